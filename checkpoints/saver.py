@@ -1,0 +1,653 @@
+"""`DjangoSaver`: a LangGraph checkpoint saver over Django's database connections.
+
+Order of operations
+-------------------
+`put`: serialise everything first (an unserialisable value fails before any I/O), then
+in one transaction write the changed channels' blobs, the checkpoint row and the
+thread row. On PostgreSQL the three statements travel in one round trip; on SQLite
+they run inside `BEGIN IMMEDIATE`. If the database fails, nothing is written and the
+error propagates.
+
+`put_writes`: serialise, then in one transaction insert the writes (special writes
+such as errors and interrupts replace, ordinary ones never duplicate) and update the
+thread row's status and size.
+
+`get_tuple`: one statement returns the checkpoint with its blobs and pending writes;
+a missing checkpoint is `None`. `list` pages through the same statement.
+
+A dropped PostgreSQL connection is retried once for these idempotent operations.
+Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
+`with_allowlist` and `LANGGRAPH_STRICT_MSGPACK` apply; metadata is plain JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from . import codec
+from . import sql as q
+from .connection import run
+
+LIST_PAGE_SIZE = 200
+PRUNE_STRATEGIES = ("keep_latest", "delete")
+
+
+def _fetchall(cur, sql: str, params: Sequence[Any]) -> list:
+    cur.execute(sql, params)
+    return cur.fetchall()
+
+
+def _in(n: int) -> str:
+    return q.placeholders(n)
+
+
+class DjangoSaver(BaseCheckpointSaver[str]):
+    """A checkpoint saver that stores checkpoints in this project's Django models.
+
+    Args:
+        using: the Django database alias (SQLite or PostgreSQL).
+        serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
+
+    Example:
+        ```python
+        saver = DjangoSaver()  # inside a Django project
+        graph = builder.compile(checkpointer=saver)
+        ```
+    """
+
+    def __init__(self, using: str = "default", *, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(serde=serde)
+        self.using = using
+        self._dialect_cache: q.Dialect | None = None
+
+    # -- set-up -----------------------------------------------------------------
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> DjangoSaver:
+        """Create a saver for a database URL, configuring Django if the app has none.
+
+        Works as `saver = DjangoSaver.from_conn_string(url)` and as a (async) context
+        manager. Applies the saver's migrations, as `PostgresSaver.setup()` does.
+
+        Args:
+            conn_string: `sqlite:///path.db` or `postgresql://user@host/db`.
+        """
+        from .standalone import configure_alias
+
+        return cls(configure_alias(conn_string), **kwargs)
+
+    def setup(self) -> None:
+        """Apply the saver's migrations to its database (idempotent)."""
+        from django.core.management import call_command
+
+        call_command("migrate", "checkpoints", database=self.using, verbosity=0)
+
+    def __enter__(self) -> DjangoSaver:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from django.db import connections
+
+        connections[self.using].close()
+
+    async def __aenter__(self) -> DjangoSaver:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await sync_to_async(self.__exit__, thread_sensitive=False)(*exc)
+
+    @property
+    def dialect(self) -> q.Dialect:
+        if self._dialect_cache is None:
+            from django.db import connections
+
+            vendor = connections[self.using].vendor
+            if vendor not in q.DIALECTS:
+                raise ValueError(f"DjangoSaver supports SQLite and PostgreSQL, not {vendor}")
+            self._dialect_cache = q.DIALECTS[vendor]
+        return self._dialect_cache
+
+    def _run(self, fn, *, atomic: bool = False):
+        return run(self.using, fn, atomic=atomic)
+
+    # -- reads ------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Fetch the checkpoint of `config` (the latest of the thread without an id).
+
+        Returns:
+            The tuple with its pending writes in `writes_sort_key` order, or `None`.
+        Raises:
+            ValueError: the config has no usable `thread_id`.
+        """
+        thread_id, ns, checkpoint_id = codec.thread_key(config)
+        where = "thread_id = %s AND checkpoint_ns = %s"
+        params: list[Any] = [thread_id, ns]
+        if checkpoint_id:
+            where += " AND checkpoint_id = %s"
+            params.append(checkpoint_id)
+        sql = self.dialect.select_tuples_sql(where, limit=True)
+        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]))
+        tuples = codec.rows_to_tuples(self.serde, rows)
+        return tuples[0] if tuples else None
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await sync_to_async(self.get_tuple, thread_sensitive=False)(config)
+
+    def _list_where(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+    ) -> tuple[list[str], list[Any]]:
+        wheres: list[str] = []
+        params: list[Any] = []
+        configurable = (config or {}).get("configurable") or {}
+        if configurable.get("thread_id") is not None:
+            thread_id, _, checkpoint_id = codec.thread_key(config)
+            wheres.append("thread_id = %s")
+            params.append(thread_id)
+            if configurable.get("checkpoint_ns") is not None:
+                wheres.append("checkpoint_ns = %s")
+                params.append(codec.valid_id("checkpoint_ns", configurable["checkpoint_ns"], empty=True))
+            if checkpoint_id:
+                wheres.append("checkpoint_id = %s")
+                params.append(checkpoint_id)
+        if filter := codec.validate_filter(filter):
+            clauses, values = self.dialect.metadata_filter(filter)
+            wheres += clauses
+            params += values
+        if before is not None:
+            before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+            if before_id:
+                wheres.append("checkpoint_id < %s")
+                params.append(codec.valid_id("checkpoint_id", before_id))
+        return wheres, params
+
+    def _list_page(
+        self, wheres: list[str], params: list[Any], after: tuple | None, size: int
+    ) -> list[CheckpointTuple]:
+        wheres = list(wheres)
+        params = list(params)
+        if after is not None:
+            # Keyset paging in the page's own order: no row is skipped or repeated
+            # while a run appends to the thread.
+            wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (%s, %s, %s)")
+            params += list(after)
+        sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=True)
+        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, size]))
+        return codec.rows_to_tuples(self.serde, rows)
+
+    @staticmethod
+    def _page_key(tup: CheckpointTuple) -> tuple[str, str, str]:
+        c = tup.config["configurable"]
+        return (c["checkpoint_id"], c["thread_id"], c["checkpoint_ns"])
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """List checkpoints newest first.
+
+        Args:
+            config: `thread_id` (and optionally `checkpoint_ns`, `checkpoint_id`); `None`
+                lists every thread.
+            filter: metadata key/values the checkpoints must contain.
+            before: only checkpoints older than this config's checkpoint.
+            limit: at most this many.
+        Raises:
+            ValueError: a filter key outside `[A-Za-z0-9_.-]` or containing `__`.
+        """
+        wheres, params = self._list_where(config, filter, before)
+        remaining, after = limit, None
+        while remaining is None or remaining > 0:
+            size = LIST_PAGE_SIZE if remaining is None else min(remaining, LIST_PAGE_SIZE)
+            page = self._list_page(wheres, params, after, size)
+            yield from page
+            if len(page) < size:
+                return
+            after = self._page_key(page[-1])
+            remaining = None if remaining is None else remaining - len(page)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        wheres, params = self._list_where(config, filter, before)
+        fetch = sync_to_async(self._list_page, thread_sensitive=False)
+        remaining, after = limit, None
+        while remaining is None or remaining > 0:
+            size = LIST_PAGE_SIZE if remaining is None else min(remaining, LIST_PAGE_SIZE)
+            page = await fetch(wheres, params, after, size)
+            for tup in page:
+                yield tup
+            if len(page) < size:
+                return
+            after = self._page_key(page[-1])
+            remaining = None if remaining is None else remaining - len(page)
+
+    # -- writes -----------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint, the values of the channels in `new_versions`, and the
+        thread row, atomically.
+
+        Returns:
+            The config of the stored checkpoint.
+        Raises:
+            ValueError: no `thread_id`, or a value or metadata that cannot be serialised;
+                nothing is written.
+        """
+        thread_id, ns, parent_id = codec.thread_key(config)
+        checkpoint_id = codec.valid_id("checkpoint id", checkpoint["id"])
+        body, blobs = codec.split_checkpoint(self.serde, checkpoint, new_versions)
+        meta_json, meta = codec.dump_metadata(config, metadata)
+        versions_json = codec.dump_versions(checkpoint.get("channel_versions") or {})
+        thread_meta = codec.thread_metadata(meta)
+        size = len(body[1]) + len(versions_json) + len(meta_json)
+        stored = size + sum(len(b) for _, b in blobs.values())
+        ts = codec.now()
+        root = ns == ""
+        status = codec.checkpoint_status(checkpoint) if root else "busy"
+        run_id = meta.get("run_id")
+        blob_params: list[Any] = []
+        for channel, (type_, data) in blobs.items():
+            blob_params += [thread_id, ns, channel, str(new_versions[channel]), type_, data]
+        checkpoint_params = [
+            thread_id, ns, checkpoint_id, parent_id, str(run_id) if run_id else None,
+            body[0], body[1], versions_json, meta_json, size, ts,
+        ]
+        thread_params = [
+            thread_id, status, str(meta.get("graph_id") or ""), _json(thread_meta),
+            checkpoint_id if root else "",
+        ]
+        dialect = self.dialect
+
+        if dialect.batches_statements:
+            sql = dialect.put_sql(len(blobs))
+
+            def write(cur):
+                cur.execute(sql, [*blob_params, *checkpoint_params, *thread_params, stored, ts, ts])
+        else:
+
+            def write(cur):
+                if blobs:
+                    cur.execute(dialect.insert_blobs_sql(len(blobs)), blob_params)
+                cur.execute(dialect.checkpoint_exists_sql, [thread_id, ns, checkpoint_id])
+                existed = cur.fetchone() is not None
+                cur.execute(dialect.upsert_checkpoint_sql, checkpoint_params)
+                cur.execute(
+                    dialect.insert_thread_sql,
+                    [*thread_params, 0 if existed else 1, stored, ts, ts],
+                )
+
+        self._run(write, atomic=not dialect.batches_statements)
+        return codec.make_config(thread_id, ns, checkpoint_id)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await sync_to_async(self.put, thread_sensitive=False)(
+            config, checkpoint, metadata, new_versions
+        )
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store the pending writes of a task against a checkpoint.
+
+        Special writes (errors, interrupts, resumes) replace an earlier one of the same
+        task; ordinary writes are inserted once and never duplicated.
+        Raises:
+            ValueError: no `thread_id`/`checkpoint_id`, or a value that cannot be
+                serialised; nothing is written.
+        """
+        thread_id, ns, checkpoint_id = codec.thread_key(config)
+        if not checkpoint_id:
+            raise codec.InvalidConfig("put_writes needs config['configurable']['checkpoint_id']")
+        if not writes:
+            return
+        task_id = codec.valid_id("task_id", task_id)
+        dumped = codec.dump_writes(self.serde, writes)
+        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        params: list[Any] = []
+        for idx, channel, type_, data in dumped:
+            params += [thread_id, ns, checkpoint_id, task_id, idx, task_path or "", channel, type_, data]
+        status = codec.writes_status(writes)
+        ts = codec.now()
+        thread_params = [
+            thread_id, status or "busy", checkpoint_id if ns == "" else "",
+            sum(len(d[3]) for d in dumped), ts, ts, status, status,
+        ]
+        dialect = self.dialect
+        writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
+        thread_sql = dialect.writes_thread_sql
+
+        if dialect.batches_statements:
+            both = f"{writes_sql};\n{thread_sql}"
+
+            def write(cur):
+                cur.execute(both, [*params, *thread_params])
+        else:
+
+            def write(cur):
+                cur.execute(writes_sql, params)
+                cur.execute(thread_sql, thread_params)
+
+        self._run(write, atomic=not dialect.batches_statements)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await sync_to_async(self.put_writes, thread_sensitive=False)(
+            config, writes, task_id, task_path
+        )
+
+    # -- deletion and copying ---------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, blob and write of a thread, and its thread row."""
+        thread_id = codec.valid_id("thread_id", thread_id)
+
+        def delete(cur):
+            for statement in q.DELETE_THREAD_SQL:
+                cur.execute(statement, [thread_id])
+
+        self._run(delete, atomic=True)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await sync_to_async(self.delete_thread, thread_sensitive=False)(thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints the given runs created, their writes, and the blobs no
+        remaining checkpoint uses. A surviving child is re-parented to the nearest
+        surviving ancestor, so its history stays walkable."""
+        if isinstance(run_ids, str):
+            raise TypeError("run_ids must be a sequence of run ids, not a str")
+        run_ids = [codec.valid_id("run_id", r) for r in run_ids]
+        if not run_ids:
+            return
+
+        def delete(cur):
+            rows = _fetchall(cur, q.SELECT_RUN_CHECKPOINTS_SQL.format(in_=_in(len(run_ids))), run_ids)
+            by_ns: dict[tuple[str, str], list[str]] = {}
+            for thread_id, ns, checkpoint_id, _ in rows:
+                by_ns.setdefault((thread_id, ns), []).append(checkpoint_id)
+            for (thread_id, ns), ids in by_ns.items():
+                self._delete_checkpoints(cur, thread_id, ns, ids)
+            for thread_id in {t for t, _ in by_ns}:
+                self._refresh_thread(cur, thread_id)
+
+        self._run(delete, atomic=True)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await sync_to_async(self.delete_for_runs, thread_sensitive=False)(run_ids)
+
+    def _delete_checkpoints(self, cur, thread_id: str, ns: str, ids: Sequence[str]) -> None:
+        """Delete checkpoints of one namespace with their writes and unused blobs."""
+        rows = _fetchall(
+            cur,
+            f"SELECT checkpoint_id, parent_checkpoint_id, {self.dialect.text('channel_versions')} "
+            f"FROM {q.C} WHERE thread_id = %s AND checkpoint_ns = %s",
+            [thread_id, ns],
+        )
+        doomed = set(ids)
+        parent_of = {cid: parent for cid, parent, _ in rows}
+        freed, referenced = [], []
+        for cid, _, versions in rows:
+            pairs = codec.load_json(versions).items()
+            (freed if cid in doomed else referenced).extend(pairs)
+        doomed_list = sorted(doomed)
+        ph = _in(len(doomed_list))
+        base = [thread_id, ns]
+        cur.execute(
+            f"DELETE FROM {q.W} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id IN ({ph})",
+            base + doomed_list,
+        )
+        cur.execute(
+            f"DELETE FROM {q.C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id IN ({ph})",
+            base + doomed_list,
+        )
+        for cid, parent in parent_of.items():
+            if cid in doomed or parent not in doomed:
+                continue
+            while parent in doomed:
+                parent = parent_of.get(parent)
+            cur.execute(
+                f"UPDATE {q.C} SET parent_checkpoint_id = %s "
+                "WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s",
+                [parent, thread_id, ns, cid],
+            )
+        for channel, versions in codec.garbage_blobs(freed, referenced).items():
+            cur.execute(
+                f"DELETE FROM {q.B} WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s "
+                f"AND version IN ({_in(len(versions))})",
+                [thread_id, ns, channel, *versions],
+            )
+
+    def _refresh_thread(self, cur, thread_id: str) -> None:
+        cur.execute(q.REFRESH_THREAD_SQL, [thread_id])
+        cur.execute(q.DELETE_EMPTY_THREAD_SQL, [thread_id])
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history (every checkpoint with its parent chain, blobs
+        and writes, in every namespace) to another thread id."""
+        source = codec.valid_id("source_thread_id", source_thread_id)
+        target = codec.valid_id("target_thread_id", target_thread_id)
+        if source == target:
+            raise ValueError("copy_thread needs two different thread ids")
+
+        def copy(cur):
+            for statement in q.COPY_THREAD_SQL:
+                cur.execute(statement, [target, source])
+            self._refresh_thread(cur, target)
+
+        self._run(copy, atomic=True)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await sync_to_async(self.copy_thread, thread_sensitive=False)(
+            source_thread_id, target_thread_id
+        )
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads.
+
+        `"delete"` removes every row of the threads in one transaction. `"keep_latest"`
+        keeps, per namespace, the latest checkpoint with its writes and the blobs it
+        uses, plus, when the thread uses a `DeltaChannel`, every ancestor back to the
+        nearest stored value of each delta channel, so the kept state still rebuilds.
+        Only checkpoints up to the head read at the start are deleted: a run appending
+        meanwhile keeps its new checkpoints. A subgraph call's namespace (`node:task`)
+        goes with the root checkpoint it started from.
+
+        Raises:
+            TypeError: `thread_ids` is a single string.
+            ValueError: an unknown strategy.
+        """
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        if strategy not in PRUNE_STRATEGIES:
+            raise ValueError(f"Unknown prune strategy: {strategy!r}; use one of {PRUNE_STRATEGIES}")
+        thread_ids = [codec.valid_id("thread_id", t) for t in thread_ids]
+        if not thread_ids:
+            return
+        if strategy == "delete":
+
+            def delete(cur):
+                for thread_id in thread_ids:
+                    for statement in q.DELETE_THREAD_SQL:
+                        cur.execute(statement, [thread_id])
+
+            self._run(delete, atomic=True)
+            return
+        for thread_id in thread_ids:
+            self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await sync_to_async(self.prune, thread_sensitive=False)(thread_ids, strategy=strategy)
+
+    def _keep_latest(self, cur, thread_id: str) -> None:
+        heads = dict(_fetchall(cur, q.SELECT_NS_HEADS_SQL, [thread_id]))
+        if not heads:
+            return
+        kept: dict[str, set[str]] = {}
+        root_meta: dict[str, dict] = {}
+        for ns, head in heads.items():
+            _, meta = _fetchall(cur, q.SELECT_HEAD_SQL, [thread_id, ns])[0]
+            meta = codec.load_json(meta) or {}
+            root_meta[ns] = meta
+            keep = {head}
+            delta_channels = sorted((meta.get("counters_since_delta_snapshot") or {}).keys())
+            if delta_channels:
+                chain = self._chain(cur, thread_id, ns, head)
+                stored = self._stored_versions(cur, thread_id, ns, delta_channels)
+                walked, _ = codec.walk_chain(chain, delta_channels, stored)
+                for ids in walked.values():
+                    keep.update(ids)
+            kept[ns] = keep
+        root_kept = kept.get("", set())
+        root_ids = {
+            cid for (cid,) in _fetchall(
+                cur, f"SELECT checkpoint_id FROM {q.C} WHERE thread_id = %s AND checkpoint_ns = ''", [thread_id]
+            )
+        }
+        for ns, head in heads.items():
+            root = (root_meta[ns].get("parents") or {}).get("")
+            if ns and ":" in ns and root in root_ids and root not in root_kept:
+                self._delete_checkpoints(
+                    cur, thread_id, ns,
+                    [cid for (cid,) in _fetchall(
+                        cur,
+                        f"SELECT checkpoint_id FROM {q.C} WHERE thread_id = %s AND checkpoint_ns = %s "
+                        "AND checkpoint_id <= %s",
+                        [thread_id, ns, head],
+                    )],
+                )
+                continue
+            doomed = [
+                cid for (cid,) in _fetchall(
+                    cur,
+                    f"SELECT checkpoint_id FROM {q.C} WHERE thread_id = %s AND checkpoint_ns = %s "
+                    "AND checkpoint_id <= %s",
+                    [thread_id, ns, head],
+                )
+                if cid not in kept[ns]
+            ]
+            if doomed:
+                self._delete_checkpoints(cur, thread_id, ns, doomed)
+                # The oldest kept checkpoint has no parent left.
+                cur.execute(
+                    f"UPDATE {q.C} SET parent_checkpoint_id = NULL WHERE thread_id = %s "
+                    f"AND checkpoint_ns = %s AND parent_checkpoint_id IN ({_in(len(doomed))})",
+                    [thread_id, ns, *doomed],
+                )
+        self._refresh_thread(cur, thread_id)
+
+    # -- DeltaChannel support -----------------------------------------------------
+
+    def _chain(self, cur, thread_id: str, ns: str, checkpoint_id: str) -> list[tuple[str, dict]]:
+        rows = _fetchall(cur, self.dialect.chain_sql(), [thread_id, ns, checkpoint_id, thread_id, ns])
+        return [(cid, codec.load_json(versions) or {}) for cid, versions in rows]
+
+    def _stored_versions(self, cur, thread_id: str, ns: str, channels: Sequence[str]) -> set[tuple[str, str]]:
+        rows = _fetchall(
+            cur,
+            q.SELECT_BLOB_VERSIONS_SQL.format(in_=_in(len(channels))),
+            [thread_id, ns, *channels],
+        )
+        return {(channel, version) for channel, version, type_ in rows if type_ != "empty"}
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        """Walk the parent chain of `config`'s checkpoint once for all `channels`, in three
+        queries whatever the chain's length: the chain, the stored versions, then the
+        writes and seeds. See `BaseCheckpointSaver.get_delta_channel_history`."""
+        channels = list(channels)
+        if not channels:
+            return {}
+        thread_id, ns, checkpoint_id = codec.thread_key(config)
+
+        def read(cur):
+            target = checkpoint_id
+            if not target:
+                head = _fetchall(cur, q.SELECT_HEAD_SQL, [thread_id, ns])
+                if not head:
+                    return {ch: {"writes": []} for ch in channels}
+                target = head[0][0]
+            chain = self._chain(cur, thread_id, ns, target)[1:]
+            if not chain:
+                return {ch: {"writes": []} for ch in channels}
+            stored = self._stored_versions(cur, thread_id, ns, channels)
+            walked, seeds = codec.walk_chain(chain, channels, stored)
+            ids = sorted({cid for w in walked.values() for cid in w})
+            params: list[Any] = [thread_id, ns, *channels, *ids] if ids else []
+            for ch, version in seeds.items():
+                params += [thread_id, ns, ch, version]
+            sql = self.dialect.history_rows_sql(len(ids), len(channels), len(seeds))
+            rows = _fetchall(cur, sql, params) if sql else []
+            return codec.delta_histories(self.serde, channels, walked, seeds, rows)
+
+        return self._run(read)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        return await sync_to_async(self.get_delta_channel_history, thread_sensitive=False)(
+            config=config, channels=channels
+        )
+
+    def get_next_version(self, current: str | None, channel: None = None) -> str:
+        """`{n:032}.{random:016}`, the format of `langgraph-checkpoint-postgres`."""
+        return codec.next_version(current)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def alias_for_url(url: str) -> str:
+    return "lg_" + hashlib.sha1(url.encode()).hexdigest()[:10]

@@ -1,0 +1,285 @@
+"""SQL of the saver, one class per database vendor.
+
+The two dialects differ only where the databases do: PostgreSQL reads JSON with
+`jsonb_each_text`, tests containment with `@>` and runs several statements in one round
+trip (Django's psycopg cursor binds client-side, so one `execute` may carry them and the
+server runs them as one implicit transaction); SQLite reads JSON with `json_each` and is
+in-process, so it runs statements one by one inside `BEGIN IMMEDIATE`.
+
+Every value is a parameter. The only text interpolated into SQL is placeholders and
+the fixed column lists below.
+"""
+
+from __future__ import annotations
+
+T = "lg_thread"
+C = "lg_checkpoint"
+B = "lg_checkpoint_blob"
+W = "lg_checkpoint_write"
+
+CHECKPOINT_COLS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, "
+    "type, checkpoint, channel_versions, metadata, size, created_at"
+)
+BLOB_COLS = "thread_id, checkpoint_ns, channel, version, type, blob"
+WRITE_COLS = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, blob"
+THREAD_COLS = (
+    "thread_id, status, graph_id, metadata, head_checkpoint_id, checkpoint_count, "
+    "bytes_stored, created_at, updated_at"
+)
+
+# Thread row upsert shared by put and put_writes. The head only moves forward, and only
+# a put at or past the head changes the status.
+THREAD_UPSERT_TAIL = """
+ON CONFLICT (thread_id) DO UPDATE SET
+    checkpoint_count = {T}.checkpoint_count + excluded.checkpoint_count,
+    bytes_stored = {T}.bytes_stored + excluded.bytes_stored,
+    updated_at = excluded.updated_at,
+    status = CASE WHEN excluded.status <> '' AND excluded.head_checkpoint_id >= {T}.head_checkpoint_id
+        THEN excluded.status ELSE {T}.status END,
+    head_checkpoint_id = CASE WHEN excluded.head_checkpoint_id > {T}.head_checkpoint_id
+        THEN excluded.head_checkpoint_id ELSE {T}.head_checkpoint_id END,
+    graph_id = CASE WHEN excluded.graph_id <> '' THEN excluded.graph_id ELSE {T}.graph_id END,
+    metadata = {merge}
+""".format
+
+DELETE_THREAD_SQL = (
+    f"DELETE FROM {W} WHERE thread_id = %s",
+    f"DELETE FROM {B} WHERE thread_id = %s",
+    f"DELETE FROM {C} WHERE thread_id = %s",
+    f"DELETE FROM {T} WHERE thread_id = %s",
+)
+
+COPY_THREAD_SQL = (
+    f"""INSERT INTO {B} ({BLOB_COLS})
+        SELECT %s, checkpoint_ns, channel, version, type, blob FROM {B} WHERE thread_id = %s
+        ON CONFLICT DO NOTHING""",
+    f"""INSERT INTO {C} ({CHECKPOINT_COLS})
+        SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type,
+               checkpoint, channel_versions, metadata, size, created_at
+        FROM {C} WHERE thread_id = %s
+        ON CONFLICT DO NOTHING""",
+    f"""INSERT INTO {W} ({WRITE_COLS})
+        SELECT %s, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, blob
+        FROM {W} WHERE thread_id = %s
+        ON CONFLICT DO NOTHING""",
+    f"""INSERT INTO {T} ({THREAD_COLS})
+        SELECT %s, status, graph_id, metadata, head_checkpoint_id, checkpoint_count,
+               bytes_stored, created_at, updated_at
+        FROM {T} WHERE thread_id = %s
+        ON CONFLICT DO NOTHING""",
+)
+
+SELECT_RUN_CHECKPOINTS_SQL = f"""
+SELECT thread_id, checkpoint_ns, checkpoint_id, channel_versions FROM {C}
+WHERE run_id IN ({{in_}})"""
+
+SELECT_NS_HEADS_SQL = f"""
+SELECT checkpoint_ns, max(checkpoint_id) FROM {C} WHERE thread_id = %s GROUP BY checkpoint_ns"""
+
+SELECT_NS_VERSIONS_SQL = f"""
+SELECT checkpoint_id, channel_versions FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s"""
+
+SELECT_HEAD_SQL = f"""
+SELECT checkpoint_id, metadata FROM {C}
+WHERE thread_id = %s AND checkpoint_ns = %s ORDER BY checkpoint_id DESC LIMIT 1"""
+
+SELECT_BLOB_VERSIONS_SQL = f"""
+SELECT channel, version, type FROM {B}
+WHERE thread_id = %s AND checkpoint_ns = %s AND channel IN ({{in_}})"""
+
+# Rebuilds the thread row's totals after rows were deleted by run or by prune.
+REFRESH_THREAD_SQL = f"""
+UPDATE {T} SET
+    checkpoint_count = (SELECT count(*) FROM {C} WHERE {C}.thread_id = {T}.thread_id),
+    head_checkpoint_id = COALESCE((SELECT max(checkpoint_id) FROM {C}
+        WHERE {C}.thread_id = {T}.thread_id AND {C}.checkpoint_ns = ''), ''),
+    bytes_stored = COALESCE((SELECT sum(size) FROM {C} WHERE {C}.thread_id = {T}.thread_id), 0)
+        + COALESCE((SELECT sum(length(blob)) FROM {B} WHERE {B}.thread_id = {T}.thread_id), 0)
+        + COALESCE((SELECT sum(length(blob)) FROM {W} WHERE {W}.thread_id = {T}.thread_id), 0)
+WHERE thread_id = %s"""
+
+DELETE_EMPTY_THREAD_SQL = f"DELETE FROM {T} WHERE thread_id = %s AND checkpoint_count = 0"
+
+
+def placeholders(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+class Dialect:
+    """Statements whose text depends on the database."""
+
+    vendor: str
+    batches_statements: bool
+    json_pairs: str  # table function yielding (key, value) text pairs of a JSON column
+    metadata_merge: str
+
+    def __init__(self) -> None:
+        self.insert_thread_sql = (
+            f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, %s, {self.json_param}, %s, %s, %s, %s, %s)"
+            + THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge)
+        )
+
+    json_param = "%s"
+
+    # put_writes: adds the writes' bytes; only special writes (error, interrupt, resume)
+    # change the status, and only on the head checkpoint.
+    writes_thread_sql = f"""
+INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)
+ON CONFLICT (thread_id) DO UPDATE SET
+    bytes_stored = {T}.bytes_stored + excluded.bytes_stored,
+    updated_at = excluded.updated_at,
+    status = CASE WHEN %s <> '' AND excluded.head_checkpoint_id >= {T}.head_checkpoint_id
+        THEN %s ELSE {T}.status END"""
+
+    def select_tuples_sql(self, where: str, *, limit: bool) -> str:
+        """One statement returning a page of checkpoints with their blobs and writes.
+
+        Rows: (kind, thread_id, checkpoint_ns, checkpoint_id, name, type, data, extra1,
+        extra2, idx), kind `c` for a checkpoint (name = parent id, extra1 = versions,
+        extra2 = metadata), `b` for a blob (name = channel), `w` for a write
+        (name = channel, extra1 = task_path, extra2 = task_id).
+        """
+        page = f"""SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
+                       checkpoint, channel_versions, metadata
+                FROM {C} WHERE {where}
+                ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"""
+        if limit:
+            page += " LIMIT %s"
+        return f"""
+WITH page AS {self.materialized} ({page})
+SELECT 'c', p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_id, p.type,
+       p.checkpoint, {self.text('p.channel_versions')}, {self.text('p.metadata')},
+       CAST(NULL AS INTEGER)
+FROM page p
+UNION ALL
+SELECT 'b', p.thread_id, p.checkpoint_ns, p.checkpoint_id, b.channel, b.type, b.blob,
+       NULL, NULL, NULL
+FROM page p CROSS JOIN {self.json_pairs.format(col='p.channel_versions')} v
+JOIN {B} b ON b.thread_id = p.thread_id AND b.checkpoint_ns = p.checkpoint_ns
+    AND b.channel = v.key AND b.version = {self.text('v.value')}
+UNION ALL
+SELECT 'w', w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.channel, w.type, w.blob,
+       w.task_path, w.task_id, w.idx
+FROM page p JOIN {W} w ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns
+    AND w.checkpoint_id = p.checkpoint_id"""
+
+    materialized = "MATERIALIZED"
+
+    def text(self, expr: str) -> str:
+        return f"CAST({expr} AS TEXT)"
+
+    def metadata_filter(self, filter: dict) -> tuple[list[str], list]:
+        raise NotImplementedError
+
+    def insert_blobs_sql(self, n: int) -> str:
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * n)
+        return f"INSERT INTO {B} ({BLOB_COLS}) VALUES {rows} ON CONFLICT DO NOTHING"
+
+    def insert_writes_sql(self, n: int, *, replace: bool) -> str:
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * n)
+        action = (
+            "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
+            "blob = excluded.blob, task_path = excluded.task_path"
+            if replace
+            else "DO NOTHING"
+        )
+        return (
+            f"INSERT INTO {W} ({WRITE_COLS}) VALUES {rows} "
+            f"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {action}"
+        )
+
+    def chain_sql(self) -> str:
+        """The parent chain of one checkpoint, itself first: (id, versions)."""
+        return f"""
+WITH RECURSIVE chain(checkpoint_id, parent_checkpoint_id, channel_versions, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, channel_versions, 0
+    FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s
+    UNION ALL
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions, chain.depth + 1
+    FROM {C} c JOIN chain ON c.thread_id = %s AND c.checkpoint_ns = %s
+        AND c.checkpoint_id = chain.parent_checkpoint_id
+)
+SELECT checkpoint_id, {self.text('channel_versions')} FROM chain ORDER BY depth"""
+
+    def history_rows_sql(self, n_ids: int, n_channels: int, n_seeds: int) -> str:
+        """Writes of the given channels at the given checkpoints, and the seed blobs."""
+        parts = []
+        if n_ids and n_channels:
+            parts.append(
+                f"SELECT 'w', checkpoint_id, channel, type, blob, task_id, task_path, idx FROM {W} "
+                f"WHERE thread_id = %s AND checkpoint_ns = %s AND channel IN ({placeholders(n_channels)}) "
+                f"AND checkpoint_id IN ({placeholders(n_ids)})"
+            )
+        for _ in range(n_seeds):
+            parts.append(
+                f"SELECT 'b', NULL, channel, type, blob, NULL, version, NULL FROM {B} "
+                "WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version = %s"
+            )
+        return " UNION ALL ".join(parts)
+
+
+class PostgresDialect(Dialect):
+    vendor = "postgresql"
+    batches_statements = True
+    json_param = "%s::jsonb"
+    json_pairs = "jsonb_each_text({col})"
+    metadata_merge = f"{T}.metadata || excluded.metadata"
+
+    def text(self, expr: str) -> str:
+        return f"{expr}::text"
+
+    def metadata_filter(self, filter: dict) -> tuple[list[str], list]:
+        import json
+
+        return ["metadata @> %s::jsonb"], [json.dumps(filter)]
+
+    def put_sql(self, n_blobs: int) -> str:
+        """Blobs, checkpoint and thread row in one round trip and one transaction.
+
+        `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint
+        does not count it twice.
+        """
+        blobs = self.insert_blobs_sql(n_blobs) + ";\n" if n_blobs else ""
+        return f"""{blobs}WITH ins AS (
+    INSERT INTO {C} ({CHECKPOINT_COLS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        type = excluded.type, checkpoint = excluded.checkpoint,
+        channel_versions = excluded.channel_versions, metadata = excluded.metadata,
+        run_id = excluded.run_id, size = excluded.size
+    RETURNING (xmax = 0) AS inserted
+)
+INSERT INTO {T} ({THREAD_COLS})
+SELECT %s, %s, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s FROM ins
+{THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge)}"""
+
+
+class SqliteDialect(Dialect):
+    vendor = "sqlite"
+    batches_statements = False
+    json_pairs = "json_each({col})"
+    metadata_merge = f"json_patch({T}.metadata, excluded.metadata)"
+
+    def metadata_filter(self, filter: dict) -> tuple[list[str], list]:
+        import json
+
+        clauses, params = [], []
+        for key, value in filter.items():
+            # Keys are validated by the saver; the path is still a parameter.
+            clauses.append("json_extract(metadata, %s) IS json_extract(%s, '$')")
+            params += [f'$."{key}"', json.dumps(value)]
+        return clauses, params
+
+    checkpoint_exists_sql = (
+        f"SELECT 1 FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+    )
+    upsert_checkpoint_sql = f"""
+INSERT INTO {C} ({CHECKPOINT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+    type = excluded.type, checkpoint = excluded.checkpoint,
+    channel_versions = excluded.channel_versions, metadata = excluded.metadata,
+    run_id = excluded.run_id, size = excluded.size"""
+
+
+DIALECTS = {"postgresql": PostgresDialect(), "sqlite": SqliteDialect()}
