@@ -28,20 +28,39 @@ THREAD_COLS = (
     "bytes_stored, created_at, updated_at"
 )
 
-# Thread row upsert shared by put and put_writes. The head only moves forward, and only
-# a put at or past the head changes the status.
+# Thread row upsert of a put. The head only moves forward, and only a put at or past the
+# head changes the status. An interrupt or error that a concurrent put_writes recorded
+# against this very checkpoint (it moved the head here) is kept: under READ COMMITTED
+# the put's own status was computed before that write committed.
 THREAD_UPSERT_TAIL = """
 ON CONFLICT (thread_id) DO UPDATE SET
     checkpoint_count = {T}.checkpoint_count + excluded.checkpoint_count,
     bytes_stored = {T}.bytes_stored + excluded.bytes_stored,
     updated_at = excluded.updated_at,
-    status = CASE WHEN excluded.status <> '' AND excluded.head_checkpoint_id >= {T}.head_checkpoint_id
-        THEN excluded.status ELSE {T}.status END,
+    status = CASE
+        WHEN excluded.status = '' THEN {T}.status
+        WHEN excluded.head_checkpoint_id = {T}.head_checkpoint_id
+            AND {T}.status IN ('error', 'interrupted') THEN {T}.status
+        WHEN excluded.head_checkpoint_id >= {T}.head_checkpoint_id THEN excluded.status
+        ELSE {T}.status END,
     head_checkpoint_id = CASE WHEN excluded.head_checkpoint_id > {T}.head_checkpoint_id
         THEN excluded.head_checkpoint_id ELSE {T}.head_checkpoint_id END,
     graph_id = CASE WHEN excluded.graph_id <> '' THEN excluded.graph_id ELSE {T}.graph_id END,
     metadata = {merge}
 """.format
+
+# A put's status: LangGraph may save a step's writes before the checkpoint they belong
+# to (durability "async"), so an interrupt or error already written against this
+# checkpoint wins over the status the checkpoint itself implies.
+_HAS_WRITE = (
+    f"EXISTS (SELECT 1 FROM {W} WHERE thread_id = %s AND checkpoint_ns = %s "
+    "AND checkpoint_id = %s AND channel = '{}')"
+)
+PUT_STATUS_SQL = (
+    f"CASE WHEN {_HAS_WRITE.format('__error__')} THEN 'error' "
+    f"WHEN {_HAS_WRITE.format('__interrupt__')} AND NOT {_HAS_WRITE.format('__resume__')} "
+    "THEN 'interrupted' ELSE %s END"
+)
 
 DELETE_THREAD_SQL = (
     f"DELETE FROM {W} WHERE thread_id = %s",
@@ -116,21 +135,25 @@ class Dialect:
 
     def __init__(self) -> None:
         self.insert_thread_sql = (
-            f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, %s, {self.json_param}, %s, %s, %s, %s, %s)"
+            f"INSERT INTO {T} ({THREAD_COLS}) "
+            f"VALUES (%s, {PUT_STATUS_SQL}, %s, {self.json_param}, %s, %s, %s, %s, %s)"
             + THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge)
         )
 
     json_param = "%s"
 
     # put_writes: adds the writes' bytes; only special writes (error, interrupt, resume)
-    # change the status, and only on the head checkpoint.
+    # change the status, and only at or past the head. Writes may commit before their
+    # checkpoint (durability "async"), so they move the head forward too.
     writes_thread_sql = f"""
 INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)
 ON CONFLICT (thread_id) DO UPDATE SET
     bytes_stored = {T}.bytes_stored + excluded.bytes_stored,
     updated_at = excluded.updated_at,
     status = CASE WHEN %s <> '' AND excluded.head_checkpoint_id >= {T}.head_checkpoint_id
-        THEN %s ELSE {T}.status END"""
+        THEN %s ELSE {T}.status END,
+    head_checkpoint_id = CASE WHEN excluded.head_checkpoint_id > {T}.head_checkpoint_id
+        THEN excluded.head_checkpoint_id ELSE {T}.head_checkpoint_id END"""
 
     def select_tuples_sql(self, where: str, *, limit: bool) -> str:
         """One statement returning a page of checkpoints with their blobs and writes.
@@ -251,7 +274,8 @@ class PostgresDialect(Dialect):
     RETURNING (xmax = 0) AS inserted
 )
 INSERT INTO {T} ({THREAD_COLS})
-SELECT %s, %s, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s FROM ins
+SELECT %s, {PUT_STATUS_SQL}, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s
+FROM ins
 {THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge)}"""
 
 

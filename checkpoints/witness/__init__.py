@@ -1,0 +1,1 @@
+"""Proof that the saver delivers what LangGraph promises: see `capabilities`."""
