@@ -1,0 +1,58 @@
+"""LangGraph calls the saver from a fresh thread pool on every invoke; the saver must
+give pooled PostgreSQL connections back at the end of each call, or each dead worker
+thread keeps one (the failure of `langgraph-checkpoint-django`: ~600 sessions for 100
+invokes, then "too many clients")."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from checkpoints.saver import DjangoSaver
+
+from .graphs import chat_graph
+
+pytestmark = pytest.mark.skipif("postgres" not in settings.DATABASES, reason="needs PostgreSQL")
+
+
+def _backend_pids(url: str, dbname: str, stop: threading.Event, seen: set, peak: list):
+    with psycopg.connect(url, autocommit=True) as conn:
+        own = conn.info.backend_pid
+        while not stop.is_set():
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s", (dbname, own)
+            ).fetchall()
+            seen.update(pid for (pid,) in rows)
+            peak[0] = max(peak[0], len(rows))
+            time.sleep(0.002)
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_hundreds_of_invokes_keep_the_session_count_flat():
+    alias = "postgres"
+    db = settings.DATABASES[alias]
+    pool_max = db["OPTIONS"]["pool"]["max_size"]
+    url = f"postgresql://{db['USER'] or 'postgres'}@{db['HOST']}:{db['PORT']}/postgres"
+    connections[alias].close()
+    graph = chat_graph(DjangoSaver(using=alias))
+    seen: set[int] = set()
+    peak = [0]
+    stop = threading.Event()
+    watcher = threading.Thread(target=_backend_pids, args=(url, db["NAME"], stop, seen, peak))
+    watcher.start()
+    try:
+        for i in range(200):
+            graph.invoke(
+                {"messages": [{"role": "user", "content": f"m{i}"}]},
+                {"configurable": {"thread_id": f"conn-{i % 10}"}},
+            )
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(graph.get_state({"configurable": {"thread_id": "conn-3"}}).values["messages"]) == 40
+    # Every session ever seen came from the pool, and the pool never grew past its size.
+    assert len(seen) <= pool_max, f"{len(seen)} distinct sessions for 200 invokes"
+    assert peak[0] <= pool_max
