@@ -77,9 +77,12 @@ class CheckpointBlob(models.Model):
     version = models.TextField()
     type = models.TextField()
     blob = models.BinaryField(null=True)
+    # Set when the value lives in blob storage: `sha256/{digest}`, content-addressed.
+    blob_key = models.TextField(null=True, blank=True)
 
     class Meta:
         db_table = "lg_checkpoint_blob"
+        indexes = [models.Index(fields=["blob_key"], name="lg_blob_key")]
 
 
 class CheckpointWrite(models.Model):

@@ -2,18 +2,25 @@
 
 Order of operations
 -------------------
-`put`: serialise everything first (an unserialisable value fails before any I/O), then
-in one transaction write the changed channels' blobs, the checkpoint row and the
-thread row. On PostgreSQL the three statements travel in one round trip; on SQLite
-they run inside `BEGIN IMMEDIATE`. If the database fails, nothing is written and the
-error propagates.
+`put`: serialise everything first (an unserialisable value fails before any I/O);
+check the size guard; upload values at or above the blob threshold to blob storage
+(content-addressed; if storage fails, the put fails with `BlobStoreError` and no row
+is written); then in one transaction write the changed channels' blob rows, the
+checkpoint row and the thread row (one round trip on PostgreSQL, `BEGIN IMMEDIATE` on
+SQLite); then write through to the Redis hot tier. If the database fails, nothing is
+written and the error propagates; if Redis fails, the put still succeeds (the hot tier
+counts and logs it, see `checkpoints.tiers.hot`).
 
 `put_writes`: serialise, then in one transaction insert the writes (special writes
 such as errors and interrupts replace, ordinary ones never duplicate) and update the
 thread row's status and size.
 
-`get_tuple`: one statement returns the checkpoint with its blobs and pending writes;
-a missing checkpoint is `None`. `list` pages through the same statement.
+`get_tuple`: the hot tier first (one Redis round trip); on a miss or a Redis error,
+one statement returns the checkpoint with its blobs and pending writes, and the result
+is cached unless the thread was invalidated meanwhile. Offloaded values are read from
+blob storage and checked against their digest before deserialising; a missing or
+tampered object is a `BlobStoreError`. A missing checkpoint is `None`. `list` pages
+through the same statement (database only).
 
 A dropped PostgreSQL connection is retried once for these idempotent operations.
 Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
@@ -23,6 +30,7 @@ Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -39,9 +47,18 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import codec
+from . import codec, metrics
 from . import sql as q
 from .connection import run
+from .tiers import configured_blob_store, configured_hot_tier, setting
+from .tiers.blobs import BlobStore, BlobStoreError
+
+logger = logging.getLogger("checkpoints.saver")
+_DEFAULT: Any = object()
+
+
+class CheckpointTooLarge(ValueError):
+    """A checkpoint above `CHECKPOINTS_MAX_CHECKPOINT_BYTES` under the `reject` policy."""
 
 LIST_PAGE_SIZE = 200
 PRUNE_STRATEGIES = ("keep_latest", "delete")
@@ -70,10 +87,30 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         ```
     """
 
-    def __init__(self, using: str = "default", *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self,
+        using: str = "default",
+        *,
+        serde: SerializerProtocol | None = None,
+        hot_tier: Any = _DEFAULT,
+        blob_store: BlobStore | None = _DEFAULT,
+        blob_threshold: int | None = None,
+        max_checkpoint_bytes: int | None = None,
+        size_policy: str | None = None,
+    ) -> None:
         super().__init__(serde=serde)
         self.using = using
         self._dialect_cache: q.Dialect | None = None
+        self.hot_tier = configured_hot_tier() if hot_tier is _DEFAULT else hot_tier
+        self.blob_store = configured_blob_store() if blob_store is _DEFAULT else blob_store
+        self.blob_threshold = blob_threshold or int(setting("CHECKPOINTS_BLOB_THRESHOLD", 64 * 1024))
+        self.max_checkpoint_bytes = max_checkpoint_bytes or int(
+            setting("CHECKPOINTS_MAX_CHECKPOINT_BYTES", 10_000)
+        )
+        self.size_policy = size_policy or setting("CHECKPOINTS_SIZE_POLICY", "warn")
+        if self.size_policy not in ("warn", "reject"):
+            raise ValueError(f"size_policy must be 'warn' or 'reject', not {self.size_policy!r}")
+        self.blob_delete_grace = float(setting("CHECKPOINTS_BLOB_DELETE_GRACE", 60))
 
     # -- set-up -----------------------------------------------------------------
 
@@ -125,6 +162,57 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     def _run(self, fn, *, atomic: bool = False):
         return run(self.using, fn, atomic=atomic)
 
+    def _check_size(self, checkpoint_id: str, row_size: int, inline: dict[str, tuple[str, bytes]]) -> None:
+        """The size guard: a checkpoint row plus the values it keeps in the database."""
+        total = row_size + sum(len(data) for _, data in inline.values())
+        if total <= self.max_checkpoint_bytes:
+            return
+        largest = sorted(inline.items(), key=lambda kv: len(kv[1][1]), reverse=True)[:3]
+        channels = ", ".join(f"{ch} ({len(data):,} B)" for ch, (_, data) in largest) or "none"
+        message = (
+            f"Checkpoint {checkpoint_id} is {total:,} bytes, over the {self.max_checkpoint_bytes:,}-byte "
+            f"limit; largest channels: {channels}. Keep long-lived facts in the store "
+            "(DjangoStore) rather than in graph state, or raise CHECKPOINTS_MAX_CHECKPOINT_BYTES."
+        )
+        metrics.incr("checkpoints.oversize")
+        if self.size_policy == "reject":
+            raise CheckpointTooLarge(message)
+        logger.warning(message)
+
+    def _resolve_offloaded(self, rows: list, *, data_i: int = 6, key_i: int = 7) -> list:
+        """Replace offloaded blob rows' data with the bytes from blob storage, each
+        checked against the digest its key names before anything deserialises it."""
+        wanted = [r[key_i] for r in rows if r[0] == "b" and r[data_i] is None and r[key_i]]
+        if not wanted:
+            return rows
+        if self.blob_store is None:
+            raise BlobStoreError("A value lives in blob storage but this saver has no blob store")
+        fetched = self.blob_store.get_many(wanted)
+        out = []
+        for r in rows:
+            if r[0] == "b" and r[data_i] is None and r[key_i]:
+                r = (*r[:data_i], fetched[r[key_i]], *r[data_i + 1 :])
+            out.append(r)
+        return out
+
+    def _after_delete(self, thread_ids: Sequence[str], freed_keys: set[str]) -> None:
+        """After a delete committed: drop the threads from the hot tier, and remove the
+        objects no row references any more (past the grace period that protects an
+        object a concurrent put has just written)."""
+        if self.hot_tier is not None:
+            for thread_id in thread_ids:
+                self.hot_tier.invalidate(thread_id)
+        if not freed_keys or self.blob_store is None:
+            return
+        keys = sorted(freed_keys)
+        sql = q.SELECT_REFERENCED_KEYS_SQL.format(in_=_in(len(keys)))
+        referenced = {k for (k,) in self._run(lambda cur: _fetchall(cur, sql, keys))}
+        try:
+            deleted = self.blob_store.delete_unreferenced(keys, referenced, grace=self.blob_delete_grace)
+            metrics.incr("blobs.deleted", deleted)
+        except Exception as exc:  # the orphan collector will retry
+            logger.warning("could not delete unreferenced blobs: %s", exc)
+
     # -- reads ------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -141,9 +229,15 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if checkpoint_id:
             where += " AND checkpoint_id = %s"
             params.append(checkpoint_id)
-        sql = self.dialect.select_tuples_sql(where, limit=True)
-        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]))
-        tuples = codec.rows_to_tuples(self.serde, rows)
+        rows, gen = (None, "")
+        if self.hot_tier is not None:
+            rows, gen = self.hot_tier.get(thread_id, ns, checkpoint_id)
+        if rows is None:
+            sql = self.dialect.select_tuples_sql(where, limit=True)
+            rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]))
+            if rows and self.hot_tier is not None:
+                self.hot_tier.fill(rows, gen=gen, latest=not checkpoint_id)
+        tuples = codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
         return tuples[0] if tuples else None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -191,7 +285,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             params += list(after)
         sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=True)
         rows = self._run(lambda cur: _fetchall(cur, sql, [*params, size]))
-        return codec.rows_to_tuples(self.serde, rows)
+        return codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
 
     @staticmethod
     def _page_key(tup: CheckpointTuple) -> tuple[str, str, str]:
@@ -274,14 +368,28 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         versions_json = codec.dump_versions(checkpoint.get("channel_versions") or {})
         thread_meta = codec.thread_metadata(meta)
         size = len(body[1]) + len(versions_json) + len(meta_json)
+        offload = {
+            ch for ch, (_, data) in blobs.items()
+            if self.blob_store is not None and len(data) >= self.blob_threshold
+        }
+        self._check_size(checkpoint_id, size, {ch: b for ch, b in blobs.items() if ch not in offload})
+        # Objects first: a row must never point at an object that is not there yet.
+        keys = {ch: self.blob_store.put(blobs[ch][1]) for ch in offload}
+        if offload:
+            metrics.incr("blobs.offloaded_bytes", sum(len(blobs[ch][1]) for ch in offload))
         stored = size + sum(len(b) for _, b in blobs.values())
         ts = codec.now()
         root = ns == ""
         status = codec.checkpoint_status(checkpoint) if root else "busy"
         run_id = meta.get("run_id")
+        b_rows = [
+            ("b", thread_id, ns, checkpoint_id, channel, type_,
+             None if channel in keys else data, keys.get(channel), str(new_versions[channel]), None)
+            for channel, (type_, data) in blobs.items()
+        ]
         blob_params: list[Any] = []
-        for channel, (type_, data) in blobs.items():
-            blob_params += [thread_id, ns, channel, str(new_versions[channel]), type_, data]
+        for r in b_rows:
+            blob_params += [thread_id, ns, r[4], r[8], r[5], r[6], r[7]]
         checkpoint_params = [
             thread_id, ns, checkpoint_id, parent_id, str(run_id) if run_id else None,
             body[0], body[1], versions_json, meta_json, size, ts,
@@ -311,6 +419,13 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 )
 
         self._run(write, atomic=not dialect.batches_statements)
+        if self.hot_tier is not None:
+            versions = checkpoint.get("channel_versions") or {}
+            present = [
+                (ch, str(versions[ch])) for ch in (checkpoint.get("channel_values") or {}) if ch in versions
+            ]
+            c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
+            self.hot_tier.put(thread_id, ns, checkpoint_id, c_row, present, b_rows)
         return codec.make_config(thread_id, ns, checkpoint_id)
 
     async def aput(
@@ -372,6 +487,11 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 cur.execute(thread_sql, thread_params)
 
         self._run(write, atomic=not dialect.batches_statements)
+        if self.hot_tier is not None:
+            self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
+                ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
+                for idx, channel, type_, data in dumped
+            ])
 
     async def aput_writes(
         self,
@@ -391,10 +511,12 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         thread_id = codec.valid_id("thread_id", thread_id)
 
         def delete(cur):
+            keys = {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
             for statement in q.DELETE_THREAD_SQL:
                 cur.execute(statement, [thread_id])
+            return keys
 
-        self._run(delete, atomic=True)
+        self._after_delete([thread_id], self._run(delete, atomic=True))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await sync_to_async(self.delete_thread, thread_sensitive=False)(thread_id)
@@ -414,18 +536,22 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             by_ns: dict[tuple[str, str], list[str]] = {}
             for thread_id, ns, checkpoint_id, _ in rows:
                 by_ns.setdefault((thread_id, ns), []).append(checkpoint_id)
+            freed: set[str] = set()
             for (thread_id, ns), ids in by_ns.items():
-                self._delete_checkpoints(cur, thread_id, ns, ids)
-            for thread_id in {t for t, _ in by_ns}:
+                freed |= self._delete_checkpoints(cur, thread_id, ns, ids)
+            threads = sorted({t for t, _ in by_ns})
+            for thread_id in threads:
                 self._refresh_thread(cur, thread_id)
+            return threads, freed
 
-        self._run(delete, atomic=True)
+        self._after_delete(*self._run(delete, atomic=True))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await sync_to_async(self.delete_for_runs, thread_sensitive=False)(run_ids)
 
-    def _delete_checkpoints(self, cur, thread_id: str, ns: str, ids: Sequence[str]) -> None:
-        """Delete checkpoints of one namespace with their writes and unused blobs."""
+    def _delete_checkpoints(self, cur, thread_id: str, ns: str, ids: Sequence[str]) -> set[str]:
+        """Delete checkpoints of one namespace with their writes and unused blobs;
+        returns the blob storage keys of the blob rows deleted."""
         rows = _fetchall(
             cur,
             f"SELECT checkpoint_id, parent_checkpoint_id, {self.dialect.text('channel_versions')} "
@@ -459,12 +585,16 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 "WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s",
                 [parent, thread_id, ns, cid],
             )
+        freed_keys: set[str] = set()
         for channel, versions in codec.garbage_blobs(freed, referenced).items():
-            cur.execute(
-                f"DELETE FROM {q.B} WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s "
-                f"AND version IN ({_in(len(versions))})",
-                [thread_id, ns, channel, *versions],
+            where = (
+                f"FROM {q.B} WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s "
+                f"AND version IN ({_in(len(versions))})"
             )
+            params = [thread_id, ns, channel, *versions]
+            freed_keys |= {k for (k,) in _fetchall(cur, f"SELECT blob_key {where} AND blob_key IS NOT NULL", params)}
+            cur.execute(f"DELETE {where}", params)
+        return freed_keys
 
     def _refresh_thread(self, cur, thread_id: str) -> None:
         cur.execute(q.REFRESH_THREAD_SQL, [thread_id])
@@ -484,6 +614,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             self._refresh_thread(cur, target)
 
         self._run(copy, atomic=True)
+        self._after_delete([target], set())
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await sync_to_async(self.copy_thread, thread_sensitive=False)(
@@ -515,22 +646,27 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if strategy == "delete":
 
             def delete(cur):
+                keys: set[str] = set()
                 for thread_id in thread_ids:
+                    keys |= {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
                     for statement in q.DELETE_THREAD_SQL:
                         cur.execute(statement, [thread_id])
+                return keys
 
-            self._run(delete, atomic=True)
+            self._after_delete(thread_ids, self._run(delete, atomic=True))
             return
         for thread_id in thread_ids:
-            self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)
+            freed = self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)
+            self._after_delete([thread_id], freed)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await sync_to_async(self.prune, thread_sensitive=False)(thread_ids, strategy=strategy)
 
     def _keep_latest(self, cur, thread_id: str) -> None:
         heads = dict(_fetchall(cur, q.SELECT_NS_HEADS_SQL, [thread_id]))
+        freed: set[str] = set()
         if not heads:
-            return
+            return freed
         kept: dict[str, set[str]] = {}
         root_meta: dict[str, dict] = {}
         for ns, head in heads.items():
@@ -555,7 +691,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         for ns, head in heads.items():
             root = (root_meta[ns].get("parents") or {}).get("")
             if ns and ":" in ns and root in root_ids and root not in root_kept:
-                self._delete_checkpoints(
+                freed |= self._delete_checkpoints(
                     cur, thread_id, ns,
                     [cid for (cid,) in _fetchall(
                         cur,
@@ -575,7 +711,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 if cid not in kept[ns]
             ]
             if doomed:
-                self._delete_checkpoints(cur, thread_id, ns, doomed)
+                freed |= self._delete_checkpoints(cur, thread_id, ns, doomed)
                 # The oldest kept checkpoint has no parent left.
                 cur.execute(
                     f"UPDATE {q.C} SET parent_checkpoint_id = NULL WHERE thread_id = %s "
@@ -583,6 +719,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                     [thread_id, ns, *doomed],
                 )
         self._refresh_thread(cur, thread_id)
+        return freed
 
     # -- DeltaChannel support -----------------------------------------------------
 
@@ -627,9 +764,14 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 params += [thread_id, ns, ch, version]
             sql = self.dialect.history_rows_sql(len(ids), len(channels), len(seeds))
             rows = _fetchall(cur, sql, params) if sql else []
-            return codec.delta_histories(self.serde, channels, walked, seeds, rows)
+            return walked, seeds, rows
 
-        return self._run(read)
+        result = self._run(read)
+        if isinstance(result, dict):
+            return result
+        walked, seeds, rows = result
+        rows = self._resolve_offloaded(rows, data_i=4, key_i=1)
+        return codec.delta_histories(self.serde, channels, walked, seeds, rows)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -21,7 +21,7 @@ CHECKPOINT_COLS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, "
     "type, checkpoint, channel_versions, metadata, size, created_at"
 )
-BLOB_COLS = "thread_id, checkpoint_ns, channel, version, type, blob"
+BLOB_COLS = "thread_id, checkpoint_ns, channel, version, type, blob, blob_key"
 WRITE_COLS = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, channel, type, blob"
 THREAD_COLS = (
     "thread_id, status, graph_id, metadata, head_checkpoint_id, checkpoint_count, "
@@ -71,7 +71,7 @@ DELETE_THREAD_SQL = (
 
 COPY_THREAD_SQL = (
     f"""INSERT INTO {B} ({BLOB_COLS})
-        SELECT %s, checkpoint_ns, channel, version, type, blob FROM {B} WHERE thread_id = %s
+        SELECT %s, checkpoint_ns, channel, version, type, blob, blob_key FROM {B} WHERE thread_id = %s
         ON CONFLICT DO NOTHING""",
     f"""INSERT INTO {C} ({CHECKPOINT_COLS})
         SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type,
@@ -102,6 +102,12 @@ SELECT checkpoint_id, channel_versions FROM {C} WHERE thread_id = %s AND checkpo
 SELECT_HEAD_SQL = f"""
 SELECT checkpoint_id, metadata FROM {C}
 WHERE thread_id = %s AND checkpoint_ns = %s ORDER BY checkpoint_id DESC LIMIT 1"""
+
+SELECT_THREAD_BLOB_KEYS_SQL = f"""
+SELECT DISTINCT blob_key FROM {B} WHERE thread_id = %s AND blob_key IS NOT NULL"""
+
+SELECT_REFERENCED_KEYS_SQL = f"""
+SELECT DISTINCT blob_key FROM {B} WHERE blob_key IN ({{in_}})"""
 
 SELECT_BLOB_VERSIONS_SQL = f"""
 SELECT channel, version, type FROM {B}
@@ -160,8 +166,9 @@ ON CONFLICT (thread_id) DO UPDATE SET
 
         Rows: (kind, thread_id, checkpoint_ns, checkpoint_id, name, type, data, extra1,
         extra2, idx), kind `c` for a checkpoint (name = parent id, extra1 = versions,
-        extra2 = metadata), `b` for a blob (name = channel), `w` for a write
-        (name = channel, extra1 = task_path, extra2 = task_id).
+        extra2 = metadata), `b` for a blob (name = channel, extra1 = blob storage key
+        when offloaded, extra2 = version), `w` for a write (name = channel,
+        extra1 = task_path, extra2 = task_id).
         """
         page = f"""SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
                        checkpoint, channel_versions, metadata
@@ -177,7 +184,7 @@ SELECT 'c', p.thread_id, p.checkpoint_ns, p.checkpoint_id, p.parent_checkpoint_i
 FROM page p
 UNION ALL
 SELECT 'b', p.thread_id, p.checkpoint_ns, p.checkpoint_id, b.channel, b.type, b.blob,
-       NULL, NULL, NULL
+       b.blob_key, b.version, NULL
 FROM page p CROSS JOIN {self.json_pairs.format(col='p.channel_versions')} v
 JOIN {B} b ON b.thread_id = p.thread_id AND b.checkpoint_ns = p.checkpoint_ns
     AND b.channel = v.key AND b.version = {self.text('v.value')}
@@ -196,7 +203,7 @@ FROM page p JOIN {W} w ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.chec
         raise NotImplementedError
 
     def insert_blobs_sql(self, n: int) -> str:
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * n)
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * n)
         return f"INSERT INTO {B} ({BLOB_COLS}) VALUES {rows} ON CONFLICT DO NOTHING"
 
     def insert_writes_sql(self, n: int, *, replace: bool) -> str:
@@ -236,7 +243,7 @@ SELECT checkpoint_id, {self.text('channel_versions')} FROM chain ORDER BY depth"
             )
         for _ in range(n_seeds):
             parts.append(
-                f"SELECT 'b', NULL, channel, type, blob, NULL, version, NULL FROM {B} "
+                f"SELECT 'b', blob_key, channel, type, blob, NULL, version, NULL FROM {B} "
                 "WHERE thread_id = %s AND checkpoint_ns = %s AND channel = %s AND version = %s"
             )
         return " UNION ALL ".join(parts)

@@ -98,3 +98,18 @@ LOGGING = {
 
 # Graphs the console can run, like langgraph.json: name -> "module:factory".
 TIMETRAVEL_GRAPHS = {"demo": "timetravel.demo:build_graph"}
+
+# Store TTL sweeps (`manage.py rqcron store.cron`, or `manage.py sweep_store`).
+STORE_TTL_SWEEP_INTERVAL_MINUTES = float(os.environ.get("STORE_TTL_SWEEP_INTERVAL_MINUTES", "5"))
+STORE_TTL_SWEEP_DATABASES = ["default"]
+
+# The checkpoint saver's tiers (see checkpoints/tiers/). The database is the source of truth.
+CHECKPOINTS_HOT_TIER_URL = os.environ.get("CHECKPOINTS_HOT_TIER_URL", REDIS_URL)
+CHECKPOINTS_HOT_TIER_SIZE = int(os.environ.get("CHECKPOINTS_HOT_TIER_SIZE", "10"))
+CHECKPOINTS_HOT_TIER_TIMEOUT = float(os.environ.get("CHECKPOINTS_HOT_TIER_TIMEOUT", "0.05"))
+CHECKPOINTS_HOT_TIER_TTL = int(os.environ.get("CHECKPOINTS_HOT_TIER_TTL", "3600"))
+CHECKPOINTS_BLOB_STORE_URL = os.environ.get("BLOB_STORE_URL", f"file://{VAR_DIR / 'blobs'}")
+CHECKPOINTS_BLOB_THRESHOLD = int(os.environ.get("CHECKPOINTS_BLOB_THRESHOLD", str(64 * 1024)))
+CHECKPOINTS_BLOB_DELETE_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_DELETE_GRACE", "60"))
+CHECKPOINTS_MAX_CHECKPOINT_BYTES = int(os.environ.get("CHECKPOINTS_MAX_CHECKPOINT_BYTES", "10000"))
+CHECKPOINTS_SIZE_POLICY = os.environ.get("CHECKPOINTS_SIZE_POLICY", "warn")  # or "reject"
