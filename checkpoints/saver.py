@@ -103,7 +103,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         self._dialect_cache: q.Dialect | None = None
         self.hot_tier = configured_hot_tier() if hot_tier is _DEFAULT else hot_tier
         self.blob_store = configured_blob_store() if blob_store is _DEFAULT else blob_store
-        self.blob_threshold = blob_threshold or int(setting("CHECKPOINTS_BLOB_THRESHOLD", 64 * 1024))
+        self.blob_threshold = (
+            int(setting("CHECKPOINTS_BLOB_THRESHOLD", 64 * 1024)) if blob_threshold is None else blob_threshold
+        )
         self.max_checkpoint_bytes = max_checkpoint_bytes or int(
             setting("CHECKPOINTS_MAX_CHECKPOINT_BYTES", 10_000)
         )

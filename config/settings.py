@@ -113,3 +113,26 @@ CHECKPOINTS_BLOB_THRESHOLD = int(os.environ.get("CHECKPOINTS_BLOB_THRESHOLD", st
 CHECKPOINTS_BLOB_DELETE_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_DELETE_GRACE", "60"))
 CHECKPOINTS_MAX_CHECKPOINT_BYTES = int(os.environ.get("CHECKPOINTS_MAX_CHECKPOINT_BYTES", "10000"))
 CHECKPOINTS_SIZE_POLICY = os.environ.get("CHECKPOINTS_SIZE_POLICY", "warn")  # or "reject"
+# Objects uploaded by a put that never committed are collected after this many seconds.
+CHECKPOINTS_BLOB_ORPHAN_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_ORPHAN_GRACE", "3600"))
+
+# -- The console (timetravel) ----------------------------------------------------------
+# The alias the console reads threads from and runs graphs against.
+TIMETRAVEL_DATABASE = os.environ.get("TIMETRAVEL_DATABASE", "default")
+# A run's lock on its thread lasts this long without a heartbeat (a dead worker's lock
+# is then taken over); a claimed, undecided interrupt is free again after the timeout.
+TIMETRAVEL_RUN_LEASE_SECONDS = 600
+TIMETRAVEL_CLAIM_TIMEOUT_SECONDS = 300
+TIMETRAVEL_LOCK_WAIT_SECONDS = 30
+# A dotted path to a callable returning the `BaseStore` graphs get; empty for none.
+TIMETRAVEL_STORE = os.environ.get("TIMETRAVEL_STORE", "")
+CHANNEL_LAYERS = {
+    "default": (
+        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+# Static files are served from the app folders too, so a server started without
+# `collectstatic` (tests, the embedded default) has them.
+WHITENOISE_USE_FINDERS = True

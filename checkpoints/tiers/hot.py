@@ -112,7 +112,7 @@ local v = redis.call('HGET', key, 'v')
 local blobs = {}
 if v and v ~= '' then
   local keys = {}
-  for item in string.gmatch(v, '[^\n]+') do table.insert(keys, ARGV[3] .. item) end
+  for item in string.gmatch(v, '[^\\n]+') do table.insert(keys, ARGV[3] .. item) end
   blobs = redis.call('MGET', unpack(keys))
 end
 return {gen, cid, fields, blobs}

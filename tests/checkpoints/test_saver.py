@@ -206,14 +206,14 @@ class Secret:
     code: str
 
 
-def test_strict_serde_blocks_unlisted_types_and_with_allowlist_admits_them(db_alias, saver):
+def test_strict_serde_blocks_unlisted_types_and_with_allowlist_admits_them(db_alias, saver, saver_spec, tmp_path):
     config = saver.put(
         cfg("t-allow", checkpoint_ns=""),
         {**empty_checkpoint(), "channel_values": {"secret": Secret("x")}, "channel_versions": {"secret": "1"}},
         {"source": "input", "step": -1},
         {"secret": "1"},
     )
-    strict = DjangoSaver(using=db_alias, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    strict = saver_spec.build(tmp_path, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
     blocked = strict.get_tuple(config).checkpoint["channel_values"]["secret"]
     assert not isinstance(blocked, Secret)
     clone = strict.with_allowlist([Secret])
