@@ -9,6 +9,7 @@ values are offloaded), and with both. Redis compositions run whenever Redis answ
 under CI=true Redis must answer.
 """
 
+import inspect
 import os
 import uuid
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ if "postgres" in DB_ALIASES:
 
 
 def pytest_generate_tests(metafunc):
-    if "saver_spec" in metafunc.fixturenames:
+    direct = set(inspect.signature(metafunc.function).parameters)
+    if direct & {"saver", "saver_spec"}:
         metafunc.parametrize("saver_spec", SAVER_SPECS, ids=[s.id for s in SAVER_SPECS])
     elif "db_alias" in metafunc.fixturenames:
         metafunc.parametrize(

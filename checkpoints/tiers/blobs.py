@@ -2,10 +2,10 @@
 
 Objects are content-addressed (`{prefix}/sha256/{digest}`), written before the database
 row that points at them, and checked against the digest the row keeps before their
-bytes are deserialised: storage outside the database is untrusted. A write always
-re-puts the object (refreshing its modification time), so orphan collection, which
-only removes objects older than a grace period that no row references, cannot race
-with a put that is about to reference one.
+bytes are deserialised: storage outside the database is untrusted. A value already
+stored is not uploaded again; its modification time is refreshed instead, so orphan
+collection, which only removes objects older than a grace period that no row
+references, cannot race with a put that is about to reference one.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class BlobStore:
         """Store `data`, returning its key. Raises `BlobStoreError` on failure."""
         key = self.key_for(digest_of(data))
         try:
-            self._write(key, data)
+            if not self._touch(key):
+                self._write(key, data)
         except BlobStoreError:
             raise
         except Exception as exc:
@@ -87,6 +88,10 @@ class BlobStore:
     def _write(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 
+    def _touch(self, key: str) -> bool:
+        """Refresh an existing object's modification time; False if it does not exist."""
+        raise NotImplementedError
+
     def _read(self, key: str) -> bytes:
         raise NotImplementedError
 
@@ -117,6 +122,13 @@ class FileBlobStore(BlobStore):
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
+
+    def _touch(self, key: str) -> bool:
+        try:
+            os.utime(self._path(key))
+            return True
+        except FileNotFoundError:
+            return False
 
     def _read(self, key: str) -> bytes:
         try:
@@ -167,6 +179,24 @@ class S3BlobStore(BlobStore):
 
     def _write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._object(key), Body=data)
+
+    def _touch(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        # A server-side copy onto itself refreshes LastModified without moving the bytes.
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self._object(key),
+            CopySource={"Bucket": self.bucket, "Key": self._object(key)},
+            MetadataDirective="REPLACE",
+        )
+        return True
 
     def _read(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
