@@ -59,8 +59,18 @@ def graph_build(name: str, *, checkpointer: Any) -> Any:
 
 
 @cache
+def _saver(alias: str) -> DjangoSaver:
+    return DjangoSaver(using=alias)
+
+
+def saver() -> DjangoSaver:
+    """The console's saver (configured from settings: hot tier, blob storage)."""
+    return _saver(saver_alias())
+
+
+@cache
 def _graph(name: str, alias: str) -> Any:
-    return graph_build(name, checkpointer=DjangoSaver(using=alias))
+    return graph_build(name, checkpointer=_saver(alias))
 
 
 def graph_get(name: str) -> Any:
@@ -99,4 +109,6 @@ def graph_nodes(name: str) -> list[str]:
 
 
 def cache_clear() -> None:
+    """Forget compiled graphs and savers (after a settings change)."""
     _graph.cache_clear()
+    _saver.cache_clear()

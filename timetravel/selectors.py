@@ -58,7 +58,7 @@ DEFAULT_SORT = "-updated_at"
 
 
 def _saver() -> DjangoSaver:
-    return DjangoSaver(using=graphs.saver_alias())
+    return graphs.saver()
 
 
 def _threads():

@@ -35,7 +35,6 @@ from langgraph.constants import END
 from langgraph.types import Command, Overwrite
 
 from checkpoints.models import Thread
-from checkpoints.saver import DjangoSaver
 
 from . import events, graphs, selectors
 from . import values as vals
@@ -297,7 +296,7 @@ def thread_delete(*, user, thread_id: str) -> None:
     thread = selectors.thread_get(thread_id)
     if selectors.run_active(thread_id) or ThreadLock.objects.filter(thread_id=thread_id).exists():
         raise ThreadBusy("A run is in progress on this thread")
-    DjangoSaver(using=graphs.saver_alias()).delete_thread(thread_id)
+    graphs.saver().delete_thread(thread_id)
     audit_record(user=user, action=AuditEntry.Action.DELETE, thread_id=thread_id,
                  detail={"checkpoints": thread.checkpoint_count, "bytes": thread.bytes_stored,
                          "metadata": thread.metadata})
