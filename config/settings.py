@@ -136,3 +136,5 @@ CHANNEL_LAYERS = {
 # Static files are served from the app folders too, so a server started without
 # `collectstatic` (tests, the embedded default) has them.
 WHITENOISE_USE_FINDERS = True
+# whitenoise warns (an error under the tests) when STATIC_ROOT is missing before `collectstatic`.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
