@@ -1,16 +1,30 @@
-"""Counters of the saver's tiers, in this process.
+"""Measurements of every saver and store operation, in this process.
 
-Kept deliberately small: a tier records what happened (`incr("hot.error")`) and the
-operations dashboard reads `snapshot()`.
+`observe(op, seconds, ok=..., nbytes=...)` records one operation; `incr(name)` counts
+events of the tiers (`hot.hit`, `hot.miss`, `hot.error`, `blobs.offloaded_bytes`).
+Operations are kept per minute as counts, errors, bytes and a latency histogram with
+fixed bucket bounds, so figures from several processes add up exactly (aggregation
+across processes is in `checkpoints.metrics_store`, when present).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Upper bounds in milliseconds; the last bucket is everything slower.
+BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 _lock = threading.Lock()
 _counters: Counter[str] = Counter()
+# (minute, op) -> [count, errors, bytes, *bucket counts]
+_minutes: dict[tuple[int, str], list[int]] = {}
 
 
 def incr(name: str, value: int = 1) -> None:
@@ -18,11 +32,64 @@ def incr(name: str, value: int = 1) -> None:
         _counters[name] += value
 
 
+def bucket_of(ms: float) -> int:
+    for i, bound in enumerate(BUCKETS_MS):
+        if ms <= bound:
+            return i
+    return len(BUCKETS_MS)
+
+
+def observe(op: str, seconds: float, *, ok: bool = True, nbytes: int = 0) -> None:
+    minute = int(time.time() // 60)
+    with _lock:
+        row = _minutes.get((minute, op))
+        if row is None:
+            row = _minutes[(minute, op)] = [0, 0, 0] + [0] * (len(BUCKETS_MS) + 1)
+        row[0] += 1
+        row[1] += 0 if ok else 1
+        row[2] += nbytes
+        row[3 + bucket_of(seconds * 1000)] += 1
+
+
+def timed(op: str) -> Callable[[F], F]:
+    """Record the latency and outcome of every call of the decorated method."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            ok = False
+            try:
+                result = fn(*args, **kwargs)
+                ok = True
+                return result
+            finally:
+                observe(op, time.perf_counter() - start, ok=ok)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(_counters)
 
 
+def drain() -> tuple[dict[str, int], dict[tuple[int, str], list[int]]]:
+    """Take (and clear) what this process measured, for an aggregator to store."""
+    with _lock:
+        counters, minutes = dict(_counters), dict(_minutes)
+        _minutes.clear()
+        return counters, minutes
+
+
+def minutes() -> dict[tuple[int, str], list[int]]:
+    with _lock:
+        return {k: list(v) for k, v in _minutes.items()}
+
+
 def reset() -> None:
     with _lock:
         _counters.clear()
+        _minutes.clear()

@@ -217,6 +217,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     # -- reads ------------------------------------------------------------------
 
+    @metrics.timed("get_tuple")
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Fetch the checkpoint of `config` (the latest of the thread without an id).
 
@@ -275,6 +276,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 params.append(codec.valid_id("checkpoint_id", before_id))
         return wheres, params
 
+    @metrics.timed("list")
     def _list_page(
         self, wheres: list[str], params: list[Any], after: tuple | None, size: int
     ) -> list[CheckpointTuple]:
@@ -347,6 +349,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     # -- writes -----------------------------------------------------------------
 
+    @metrics.timed("put")
     def put(
         self,
         config: RunnableConfig,
@@ -421,6 +424,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 )
 
         self._run(write, atomic=not dialect.batches_statements)
+        metrics.incr("bytes_written.put", stored)
         if self.hot_tier is not None:
             versions = checkpoint.get("channel_versions") or {}
             present = [
@@ -441,6 +445,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             config, checkpoint, metadata, new_versions
         )
 
+    @metrics.timed("put_writes")
     def put_writes(
         self,
         config: RunnableConfig,
@@ -489,6 +494,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 cur.execute(thread_sql, thread_params)
 
         self._run(write, atomic=not dialect.batches_statements)
+        metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
         if self.hot_tier is not None:
             self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
                 ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
@@ -508,6 +514,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     # -- deletion and copying ---------------------------------------------------
 
+    @metrics.timed("delete_thread")
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob and write of a thread, and its thread row."""
         thread_id = codec.valid_id("thread_id", thread_id)
@@ -523,6 +530,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     async def adelete_thread(self, thread_id: str) -> None:
         await sync_to_async(self.delete_thread, thread_sensitive=False)(thread_id)
 
+    @metrics.timed("delete_for_runs")
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints the given runs created, their writes, and the blobs no
         remaining checkpoint uses. A surviving child is re-parented to the nearest
@@ -602,6 +610,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         cur.execute(q.REFRESH_THREAD_SQL, [thread_id])
         cur.execute(q.DELETE_EMPTY_THREAD_SQL, [thread_id])
 
+    @metrics.timed("copy_thread")
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history (every checkpoint with its parent chain, blobs
         and writes, in every namespace) to another thread id."""
@@ -623,6 +632,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             source_thread_id, target_thread_id
         )
 
+    @metrics.timed("prune")
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads.
 
@@ -737,6 +747,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         )
         return {(channel, version) for channel, version, type_ in rows if type_ != "empty"}
 
+    @metrics.timed("get_delta_channel_history")
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, DeltaChannelHistory]:
