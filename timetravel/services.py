@@ -542,9 +542,11 @@ def _run_graph(run: Run) -> None:
     # `sync` durability: each checkpoint is committed before its event goes out, so a
     # page that reloads its tree on the event finds it.
     for chunk in graph.stream(graph_input, config, stream_mode="checkpoints", durability="sync"):
+        conf = (chunk.get("config") or {}).get("configurable") or {}
+        if conf.get("checkpoint_id") == run.checkpoint_id:
+            continue  # a resume first reports the checkpoint it starts from
         run.checkpoints_written += 1
         _lock_extend(thread_id, run)
-        conf = (chunk.get("config") or {}).get("configurable") or {}
         parent = ((chunk.get("parent_config") or {}).get("configurable") or {}).get("checkpoint_id")
         meta = chunk.get("metadata") or {}
         events.checkpoint_created_event(
