@@ -79,11 +79,16 @@ def session_memory(*, using: str, threads: list[str]) -> str:
     )
 
 
-def _lineage(graph, config: dict) -> list[str]:
-    ids = []
-    while config is not None:
+def _lineage(graph, config: dict, *, limit: int = 100) -> list[str]:
+    """Checkpoint ids from `config` back to the root. Bounded: a saver that ignores
+    `checkpoint_id` would otherwise walk in a circle."""
+    ids: list[str] = []
+    while config is not None and len(ids) < limit:
         snapshot = graph.get_state(config)
-        ids.append(snapshot.config["configurable"]["checkpoint_id"])
+        checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
+        if checkpoint_id in ids:
+            break
+        ids.append(checkpoint_id)
         config = snapshot.parent_config
     return ids
 
