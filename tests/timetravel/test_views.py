@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.db import connections
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -50,12 +49,19 @@ def client_for(user, **kwargs):
 
 @contextlib.contextmanager
 def queries():
-    """Queries on every database (the console's own tables and the saver's may differ)."""
+    """Statements on every database (the console's own tables and the saver's may
+    differ). An execute wrapper rather than the query log, which a pooled PostgreSQL
+    connection and the per-request reset would hide."""
+    counter = type("Counter", (), {"count": 0})()
+
+    def count(execute, sql, params, many, context):
+        counter.count += 1
+        return execute(sql, params, many, context)
+
     with contextlib.ExitStack() as stack:
-        captured = [stack.enter_context(CaptureQueriesContext(connections[a])) for a in connections]
-        counter = type("Counter", (), {})()
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(count))
         yield counter
-    counter.count = sum(len(c.captured_queries) for c in captured)
 
 
 @pytest.mark.parametrize(("name", "args"), PAGES)
@@ -150,7 +156,7 @@ def test_thread_list_queries_do_not_grow_with_threads(console, operator_user):
     make_threads(console, 400, prefix="more")
     large = [count_page(client, u) for u in urls]
     assert small == large
-    assert max(large) <= 5  # session, user, threads page, inbox badge (+ estimate on PostgreSQL)
+    assert 3 <= min(large) and max(large) <= 5  # session, user, threads page, inbox badge (+ estimate on PostgreSQL)
 
 
 def test_thread_detail_queries_do_not_grow_with_checkpoints(console, operator_user, run_graph):
@@ -164,7 +170,7 @@ def test_thread_detail_queries_do_not_grow_with_checkpoints(console, operator_us
         url = reverse("timetravel:thread_detail", args=[thread_id])
         counts[thread_id] = count_page(client, url)
     assert counts["short"] == counts["long"], counts
-    assert counts["long"] <= 14
+    assert 8 <= counts["long"] <= 14, counts
 
 
 def test_inbox_queries_do_not_grow_with_interrupts(sqlite_console, operator_user, run_graph):
@@ -175,7 +181,7 @@ def test_inbox_queries_do_not_grow_with_interrupts(sqlite_console, operator_user
     for i in range(1, 12):
         run_graph("demo", f"wait-{i}", user_message(f"Refund order #{1000 + i} ($5), it is broken"))
     many = count_page(client, url)
-    assert one == many <= 8  # session, user, badge, threads, writes, approvals, permissions (2)
+    assert 4 <= one == many <= 8  # session, user, badge, threads, writes, approvals, permissions (2)
 
 
 # -- list: search, filter, sort, pages ---------------------------------------------------
