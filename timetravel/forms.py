@@ -51,7 +51,10 @@ class ThreadSearchForm(forms.Form):
 
     def __init__(self, *args, graph_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["graph"] = forms.ChoiceField(required=False, choices=[("", "any graph"), *((g, g) for g in graph_choices)])
+        # Free text with the registered graphs suggested: threads written by other
+        # apps may name graphs this console does not run.
+        self.graph_choices = list(graph_choices)
+        self.fields["graph"].widget.attrs.update({"list": "graph-names", "placeholder": "any graph"})
 
     def clean_meta_key(self):
         key = self.cleaned_data["meta_key"].strip()

@@ -19,11 +19,17 @@ def run_execute(run_id: int) -> str:
     return services.run_execute(run_id=run_id).state
 
 
+def runs_reap() -> dict:
+    """Fail runs whose worker died and re-enqueue lost ones; schedule it every few
+    minutes (`rqscheduler`, cron, or the operations scheduler)."""
+    return services.runs_reap()
+
+
 def run_enqueue(run_id: int) -> None:
     if getattr(settings, "REDIS_URL", ""):
         import django_rq
 
-        django_rq.get_queue("default").enqueue(
+        django_rq.get_queue(getattr(settings, "TIMETRAVEL_QUEUE", "default")).enqueue(
             run_execute, run_id, job_timeout=JOB_TIMEOUT_S, job_id=f"timetravel-run-{run_id}"
         )
     else:

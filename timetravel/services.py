@@ -521,6 +521,28 @@ def run_execute(*, run_id: int) -> Run:
     return run
 
 
+def runs_reap(*, queued_for_seconds: int = 60) -> dict[str, int]:
+    """Recover runs that a dead worker or a lost job left behind (an RQ worker killed
+    mid-run keeps its job in the started registry until the timeout).
+
+    A running run whose lease expired is marked failed, with its approval; a run queued
+    for longer than `queued_for_seconds` is enqueued again: `run_execute` runs a run
+    once whatever the number of jobs that carry it.
+    """
+    now = timezone.now()
+    live = ThreadLock.objects.filter(expires_at__gte=now).values("run_id")
+    lost = list(Run.objects.filter(state=Run.State.RUNNING, started_at__lt=now - _lease()).exclude(pk__in=live))
+    for run in lost:
+        _run_failed(run, "The worker running this stopped (lease expired)", "", thread_error=False)
+    stale = list(Run.objects.filter(state=Run.State.QUEUED, created_at__lt=now - timedelta(seconds=queued_for_seconds))
+                 .values_list("pk", flat=True))
+    from . import jobs
+
+    for run_id in stale:
+        jobs.run_enqueue(run_id)
+    return {"failed": len(lost), "requeued": len(stale)}
+
+
 def _run_graph(run: Run) -> None:
     graph = graphs.graph_get(run.graph_id)
     thread_id = run.thread_id

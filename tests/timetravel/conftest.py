@@ -11,6 +11,7 @@ GRAPHS = {
     "demo": "timetravel.demo:build_graph",
     "pair": "tests.timetravel.graphs:build_pair",
     "single": "tests.timetravel.graphs:build_single",
+    "nested": "tests.timetravel.graphs:build_nested",
 }
 REFUND = "My kettle arrived broken. Refund order #1234 please ($42.50)"
 

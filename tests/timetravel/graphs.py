@@ -44,3 +44,24 @@ def build_single(checkpointer=None, store=None):
     builder.add_edge(START, "ask_a")
     builder.add_edge("ask_a", END)
     return builder.compile(checkpointer=checkpointer, store=store)
+
+
+class InnerState(TypedDict, total=False):
+    log: Annotated[list, operator.add]
+
+
+def inner_step(state):
+    return {"log": ["inside"]}
+
+
+def build_nested(checkpointer=None, store=None):
+    """A parent whose node is a subgraph: its checkpoints live in their own namespace."""
+    inner = StateGraph(InnerState)
+    inner.add_node("inner_step", inner_step)
+    inner.add_edge(START, "inner_step")
+    inner.add_edge("inner_step", END)
+    builder = StateGraph(InnerState)
+    builder.add_node("child", inner.compile())
+    builder.add_edge(START, "child")
+    builder.add_edge("child", END)
+    return builder.compile(checkpointer=checkpointer, store=store)

@@ -353,3 +353,24 @@ def test_graph_registry_page(sqlite_console, operator_user):
     demo = next(g for g in data["graphs"] if g["graph_id"] == "demo")
     assert demo["factory"] == "timetravel.demo:build_graph"
     assert demo["nodes"] == ["classify", "draft", "approve", "execute"]
+
+
+def test_subgraph_namespaces_are_listed_and_browsable(sqlite_console, operator_user, run_graph):
+    run_graph("nested", "nested-1", {"log": []})
+    namespaces = list(Checkpoint.objects.filter(thread_id="nested-1").values_list("checkpoint_ns", flat=True).distinct())
+    inner = next(ns for ns in namespaces if ns)
+    client = client_for(operator_user)
+    url = reverse("timetravel:thread_detail", args=["nested-1"])
+    page = client.get(url).content.decode()
+    assert "namespaces:" in page and inner in page
+    sub = client.get(url, {"ns": inner})
+    assert sub.status_code == 200
+    assert "inside" in sub.content.decode()
+    assert client.get(url, {"ns": inner, "format": "json"}).json()["state"]["checkpoint"]["checkpoint_ns"] == inner
+
+
+def test_graph_filter_takes_any_graph_name(sqlite_console, operator_user):
+    make_threads("default", 3)
+    Thread.objects.filter(thread_id="bulk-00001").update(graph_id="elsewhere")
+    data = client_for(operator_user).get(reverse("timetravel:thread_list"), {"graph": "elsewhere", "format": "json"})
+    assert rows(data) == ["bulk-00001"]
