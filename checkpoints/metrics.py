@@ -10,6 +10,7 @@ across processes is in `checkpoints.metrics_store`, when present).
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections import Counter
@@ -25,11 +26,48 @@ _lock = threading.Lock()
 _counters: Counter[str] = Counter()
 # (minute, op) -> [count, errors, bytes, *bucket counts]
 _minutes: dict[tuple[int, str], list[int]] = {}
+# Called once per process on the first measurement (an aggregator starts its flusher
+# there, so a process that never touches the saver runs no thread); again in a forked
+# child, whose parent's threads did not survive the fork.
+_first_record_hooks: list[Callable[[], None]] = []
+_recorded = False
+
+
+def on_first_record(hook: Callable[[], None]) -> None:
+    """Call `hook()` on this process's first `observe`/`incr` (at once if already past it)."""
+    _first_record_hooks.append(hook)
+    if _recorded:
+        hook()
+
+
+def _first_record() -> None:
+    global _recorded
+    _recorded = True
+    for hook in list(_first_record_hooks):
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - measuring never fails the operation measured
+            pass
+
+
+def _after_fork() -> None:
+    # The parent still holds (and will hand over) what it measured before the fork;
+    # the child starts empty, with a lock no thread of the parent may be holding.
+    global _recorded, _lock
+    _recorded = False
+    _lock = threading.Lock()
+    _minutes.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def incr(name: str, value: int = 1) -> None:
     with _lock:
         _counters[name] += value
+    if not _recorded:
+        _first_record()
 
 
 def bucket_of(ms: float) -> int:
@@ -49,6 +87,8 @@ def observe(op: str, seconds: float, *, ok: bool = True, nbytes: int = 0) -> Non
         row[1] += 0 if ok else 1
         row[2] += nbytes
         row[3 + bucket_of(seconds * 1000)] += 1
+    if not _recorded:
+        _first_record()
 
 
 def timed(op: str) -> Callable[[F], F]:

@@ -103,3 +103,17 @@ class CheckpointWrite(models.Model):
 
     class Meta:
         db_table = "lg_checkpoint_write"
+
+
+class MetricSample(models.Model):
+    """One field of the saver's metrics for one minute, summed over every process
+    (`checkpoints.metrics_store`, when Redis is not configured); minute 0 holds the
+    all-time totals. Written only by additive upserts, so flushes never conflict."""
+
+    pk = models.CompositePrimaryKey("minute", "name")
+    minute = models.BigIntegerField()
+    name = models.TextField()
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "lg_metric_sample"
