@@ -138,3 +138,37 @@ CHANNEL_LAYERS = {
 WHITENOISE_USE_FINDERS = True
 # whitenoise warns (an error under the tests) when STATIC_ROOT is missing before `collectstatic`.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# -- Operations: metrics, thresholds and alerts, migrations (operations/) ----------------
+INSTALLED_APPS += ["operations"]
+MIDDLEWARE += ["operations.middleware.MetricsFlushMiddleware"]
+TEMPLATES[0]["OPTIONS"]["context_processors"] += ["operations.context_processors.alerts"]
+# Each process hands its saver metrics to the aggregate this often (0: only on request,
+# at the scheduled evaluation and through `metrics_store.flush()`). Through Redis when
+# set (default REDIS_URL), else through the database below.
+CHECKPOINTS_METRICS_FLUSH_SECONDS = float(os.environ.get("CHECKPOINTS_METRICS_FLUSH_SECONDS", "10"))
+CHECKPOINTS_METRICS_REDIS_URL = os.environ.get("CHECKPOINTS_METRICS_REDIS_URL", REDIS_URL)
+CHECKPOINTS_METRICS_DATABASE = "default"
+CHECKPOINTS_METRICS_RETENTION_MINUTES = 2 * 24 * 60
+# Migration thresholds: crossing one raises an alert (banner, log line, webhook) at the
+# next evaluation (every OPERATIONS_EVALUATE_SECONDS, `manage.py rqcron operations.cron`).
+OPERATIONS_THRESHOLDS = {
+    "error_rate": float(os.environ.get("OPERATIONS_MAX_ERROR_RATE", "0.01")),  # > 1 % of operations
+    "writes_per_second": float(os.environ.get("OPERATIONS_MAX_WRITES_PER_SECOND", "100")),
+    "p99_ms": float(os.environ.get("OPERATIONS_MAX_P99_MS", "50")),
+    "database_bytes": int(os.environ.get("OPERATIONS_MAX_DATABASE_BYTES", str(1024**3))),  # 1 GiB
+}
+# Rates are taken over this window; error rate and P99 need this many operations in it.
+OPERATIONS_WINDOW_SECONDS = 60
+OPERATIONS_MIN_OPERATIONS = 20
+OPERATIONS_EVALUATE_SECONDS = 30
+OPERATIONS_ALERT_WEBHOOK_URL = os.environ.get("OPERATIONS_ALERT_WEBHOOK_URL", "")
+OPERATIONS_ALERT_WEBHOOK_TIMEOUT = 5.0
+# `Authorization: Bearer <token>` for /operations/metrics (staff sessions work too).
+OPERATIONS_METRICS_TOKEN = os.environ.get("OPERATIONS_METRICS_TOKEN", "")
+# The database whose size is watched: the saver's.
+OPERATIONS_DATABASE = TIMETRAVEL_DATABASE
+# A running migration without a heartbeat for this long died and may be resumed.
+OPERATIONS_MIGRATION_STALE_SECONDS = 120
+# RQ workers flush the saver metrics of each job before its work horse exits.
+RQ = {"WORKER_CLASS": "operations.worker.MetricsWorker"}

@@ -35,3 +35,6 @@ elif CI:
     raise RuntimeError(f"CI=true but PostgreSQL does not answer at {TEST_POSTGRES_URL}")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# No background metrics flusher under the tests: they flush explicitly.
+CHECKPOINTS_METRICS_FLUSH_SECONDS = 0
