@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -124,7 +125,7 @@ def alerts_evaluate(*, now: float | None = None, backend=None) -> dict[str, Any]
         `{"raised": [keys], "cleared": [keys], "checks": {key: value}}`
     """
     metrics_store.flush(backend)
-    at = timezone.now() if now is None else timezone.datetime.fromtimestamp(now, tz=timezone.utc)
+    at = timezone.now() if now is None else datetime.fromtimestamp(now, tz=dt_timezone.utc)
     figures = selectors.window_figures(now=now, backend=backend)
     alias = getattr(settings, "OPERATIONS_DATABASE", "default")
     try:
