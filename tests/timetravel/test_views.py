@@ -156,7 +156,9 @@ def test_thread_list_queries_do_not_grow_with_threads(console, operator_user):
     make_threads(console, 400, prefix="more")
     large = [count_page(client, u) for u in urls]
     assert small == large
-    assert 3 <= min(large) and max(large) <= 5  # session, user, threads page, inbox badge (+ estimate on PostgreSQL)
+    # session, user, the page of threads, the inbox badge, the row estimate (PostgreSQL),
+    # and whatever the project's context processors read (the operations alerts).
+    assert 3 <= min(large) and max(large) <= 8  # session, user, threads page, inbox badge (+ estimate on PostgreSQL)
 
 
 def test_thread_detail_queries_do_not_grow_with_checkpoints(console, operator_user, run_graph):
@@ -170,7 +172,7 @@ def test_thread_detail_queries_do_not_grow_with_checkpoints(console, operator_us
         url = reverse("timetravel:thread_detail", args=[thread_id])
         counts[thread_id] = count_page(client, url)
     assert counts["short"] == counts["long"], counts
-    assert 8 <= counts["long"] <= 14, counts
+    assert 8 <= counts["long"] <= 16, counts
 
 
 def test_inbox_queries_do_not_grow_with_interrupts(sqlite_console, operator_user, run_graph):
@@ -181,7 +183,8 @@ def test_inbox_queries_do_not_grow_with_interrupts(sqlite_console, operator_user
     for i in range(1, 12):
         run_graph("demo", f"wait-{i}", user_message(f"Refund order #{1000 + i} ($5), it is broken"))
     many = count_page(client, url)
-    assert 4 <= one == many <= 8  # session, user, badge, threads, writes, approvals, permissions (2)
+    # session, user, badge, threads, interrupt writes, approvals, permissions (2), alerts
+    assert 4 <= one == many <= 10
 
 
 # -- list: search, filter, sort, pages ---------------------------------------------------
