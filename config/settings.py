@@ -172,3 +172,7 @@ OPERATIONS_DATABASE = TIMETRAVEL_DATABASE
 OPERATIONS_MIGRATION_STALE_SECONDS = 120
 # RQ workers flush the saver metrics of each job before its work horse exits.
 RQ = {"WORKER_CLASS": "operations.worker.MetricsWorker"}
+
+# Store TTL sweeps (`manage.py rqcron store.cron`, or `manage.py sweep_store`).
+STORE_TTL_SWEEP_INTERVAL_MINUTES = float(os.environ.get("STORE_TTL_SWEEP_INTERVAL_MINUTES", "5"))
+STORE_TTL_SWEEP_DATABASES = ["default"]
