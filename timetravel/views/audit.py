@@ -8,7 +8,7 @@ from django.shortcuts import render
 
 from .. import selectors
 from ..forms import AuditFilterForm
-from .base import json_response, page_context, staff_view, wants_json
+from .base import json_response, staff_view, wants_json
 
 
 @staff_view
@@ -27,7 +27,6 @@ def audit_log(request):
             "next_before": before,
         })
     keep = {k: v for k, v in request.GET.items() if k != "before" and v}
-    return render(request, "timetravel/audit.html", page_context(
-        request, form=form, entries=rows,
+    return render(request, "timetravel/audit.html", dict(form=form, entries=rows,
         next_url="?" + urlencode({**keep, "before": before}) if before else "",
     ))

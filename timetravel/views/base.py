@@ -5,7 +5,6 @@ import json
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import JsonResponse
 
-from .. import selectors
 
 
 def staff_view(view):
@@ -19,10 +18,6 @@ def wants_json(request) -> bool:
 
 def json_response(data, *, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False})
-
-
-def page_context(request, **extra) -> dict:
-    return {"inbox_count": selectors.inbox_count(), **extra}
 
 
 def pretty_json(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import render
 
 from .. import graphs
-from .base import json_response, page_context, staff_view, wants_json
+from .base import json_response, staff_view, wants_json
 
 
 @staff_view
@@ -23,4 +23,4 @@ def graph_list(request):
                        for i in infos],
             "errors": errors,
         })
-    return render(request, "timetravel/graphs.html", page_context(request, infos=infos, errors=errors))
+    return render(request, "timetravel/graphs.html", dict(infos=infos, errors=errors))

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services, shapes
 from ..forms import DecisionForm
-from .base import json_response, page_context, pretty_json, staff_view, wants_json
+from .base import json_response, pretty_json, staff_view, wants_json
 
 
 @staff_view
@@ -24,8 +24,7 @@ def inbox(request):
         return json_response({"interrupts": [shapes.inbox_item_json(i) for i in page.items],
                               "next_cursor": page.next_cursor or None, "prev_cursor": page.prev_cursor or None})
     template = "timetravel/_inbox_list.html" if request.GET.get("fragment") == "list" else "timetravel/inbox.html"
-    return render(request, template, page_context(
-        request, page=page,
+    return render(request, template, dict(page=page,
         next_url="?" + urlencode({"after": page.next_cursor}) if page.next_cursor else "",
         prev_url="?" + urlencode({"before": page.prev_cursor}) if page.prev_cursor else "",
     ))
@@ -72,7 +71,7 @@ def interrupt_decide(request, thread_id: str, interrupt_id: str):
             raise PermissionDenied("You need the can_approve permission")
         form = DecisionForm(initial=_decision_initial(item))
         status = 200
-    return render(request, "timetravel/decide.html", page_context(request, item=item, form=form), status=status)
+    return render(request, "timetravel/decide.html", dict(item=item, form=form), status=status)
 
 
 @staff_view

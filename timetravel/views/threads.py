@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from .. import graphs, selectors, shapes
 from ..forms import ThreadSearchForm
-from .base import json_response, page_context, pretty_json, staff_view, wants_json
+from .base import json_response, pretty_json, staff_view, wants_json
 
 
 @staff_view
@@ -37,8 +37,7 @@ def thread_list(request):
             "next_cursor": page.next_cursor or None, "prev_cursor": page.prev_cursor or None,
         })
     keep = {k: v for k, v in request.GET.items() if k not in ("after", "before") and v}
-    return render(request, "timetravel/thread_list.html", page_context(
-        request, form=form, page=page, error=error,
+    return render(request, "timetravel/thread_list.html", dict(form=form, page=page, error=error,
         next_url="?" + urlencode({**keep, "after": page.next_cursor}) if page.next_cursor else "",
         prev_url="?" + urlencode({**keep, "before": page.prev_cursor}) if page.prev_cursor else "",
         first_url="?" + urlencode(keep) if (data.get("after") or data.get("before")) else "",
@@ -89,8 +88,7 @@ def thread_detail(request, thread_id: str):
             "diff": {"against": diff_with, "changes": [c.__dict__ for c in changes]},
         })
     view = request.GET.get("view", "pretty")
-    ctx.update(page_context(
-        request, state=state, diff_with=diff_with, changes=changes, view=view,
+    ctx.update(dict(state=state, diff_with=diff_with, changes=changes, view=view,
         raw_json=pretty_json(state.values) if state else "",
         namespaces=selectors.namespaces(thread_id), runs=selectors.thread_runs(thread_id),
         approvals=selectors.approvals_recent(thread_id=thread_id),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import graphs, selectors, services
 from ..forms import ForkForm
-from .base import json_response, page_context, pretty_json, staff_view, wants_json
+from .base import json_response, pretty_json, staff_view, wants_json
 
 
 def _detail_url(thread_id: str, checkpoint_id: str = "") -> str:
@@ -58,8 +58,7 @@ def checkpoint_fork(request, thread_id: str, checkpoint_id: str):
             raise PermissionDenied("You need the can_fork permission")
         form = ForkForm(initial={"values": pretty_json(state.values), "mode": "state"}, nodes=nodes)
     status = 400 if request.method == "POST" and form.errors else 200
-    return render(request, "timetravel/fork.html", page_context(
-        request, thread=thread, state=state, form=form, preview=preview,
+    return render(request, "timetravel/fork.html", dict(thread=thread, state=state, form=form, preview=preview,
     ), status=status)
 
 
@@ -78,8 +77,7 @@ def checkpoint_replay(request, thread_id: str, checkpoint_id: str):
         return redirect(_detail_url(thread_id))
     if not request.user.has_perm(services.PERM_FORK):
         raise PermissionDenied("You need the can_fork permission")
-    return render(request, "timetravel/confirm.html", page_context(
-        request, thread=thread, title="Replay from this checkpoint?",
+    return render(request, "timetravel/confirm.html", dict(thread=thread, title="Replay from this checkpoint?",
         text=f"The graph runs again from checkpoint {checkpoint_id}. The history so far stays; "
              "the new steps form a branch.", button="Replay", checkpoint_id=checkpoint_id,
     ))
@@ -99,8 +97,7 @@ def thread_delete(request, thread_id: str):
         return redirect("timetravel:thread_list")
     if not request.user.has_perm(services.PERM_DELETE):
         raise PermissionDenied("You need the can_delete_thread permission")
-    return render(request, "timetravel/confirm.html", page_context(
-        request, thread=thread, title=f"Delete thread {thread_id}?",
+    return render(request, "timetravel/confirm.html", dict(thread=thread, title=f"Delete thread {thread_id}?",
         text=f"Every checkpoint ({thread.checkpoint_count}), value and pending write of this thread is deleted. "
              "The audit log keeps a record.", button="Delete", danger=True,
     ))
