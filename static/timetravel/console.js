@@ -39,8 +39,12 @@
     });
     const note = document.getElementById("new-checkpoints");
     if (note && wantId) note.hidden = false;
-    const count = target.querySelector("[data-count]");
-    if (count) body.dataset.inboxItems = count.dataset.count;
+    const list = fresh.matches && fresh.matches("[data-count]") ? fresh : fresh.querySelector("[data-count]");
+    const badge = document.getElementById("inbox-count");
+    if (list) {
+      target.dataset.count = list.dataset.count;
+      if (badge) badge.textContent = list.dataset.count;
+    }
   }
 
   function schedule(wantId) {

@@ -137,6 +137,7 @@ def test_the_inbox_shows_a_new_interrupt_live(page, live_console):
     expect(other.locator(".live-status-line .badge")).to_have_text("interrupted")
     expect(page.locator("article.inbox-item")).to_have_count(before + 1)
     expect(page.locator("article[data-thread-id='demo-03-approved']")).to_contain_text("Refund $12.50")
+    expect(page.locator("#inbox-count")).to_have_text(str(before + 1))
     assert page.evaluate("window.__not_reloaded") is True
     shot(page, "inbox-live-new-interrupt")
 
@@ -150,6 +151,7 @@ def test_a_user_who_is_not_staff_is_refused(browser, live_console):
     page.click("input[type=submit]")
     expect(page).to_have_url(re.compile(r"/admin/login/"))
     expect(page.locator(".errornote")).to_contain_text("staff account")
+    shot(page, "non-staff-refused")
     page.goto(live_console + "/inbox/")
     expect(page).to_have_url(re.compile(r"/admin/login/\?next=/inbox/"))
     refused = page.evaluate(
@@ -160,5 +162,4 @@ def test_a_user_who_is_not_staff_is_refused(browser, live_console):
         })"""
     )
     assert refused.startswith("closed")
-    shot(page, "non-staff-refused")
     context.close()
