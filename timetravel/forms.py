@@ -127,3 +127,10 @@ class AuditFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "any action"), *AuditEntry.Action.choices]
+
+
+class StoreSearchForm(forms.Form):
+    query = forms.CharField(required=False, label="Search", max_length=2000,
+                            help_text="Semantic when the store has an embedding index")
+    filter = JSONTextField(required=False, require_object=True, label="Filter (JSON)",
+                           widget=forms.TextInput(attrs={"placeholder": '{"kind": "preference"}', "size": 30}))

@@ -48,9 +48,21 @@ def _factory(name: str):
     return import_string(path.replace(":", "."))
 
 
+@cache
 def _store() -> Any:
     path = getattr(settings, "TIMETRAVEL_STORE", "")
     return import_string(path)() if path else None
+
+
+def store() -> Any:
+    """The store graphs get (`TIMETRAVEL_STORE`), else a `DjangoStore` on the console's
+    database, for the store browser."""
+    configured = _store()
+    if configured is not None:
+        return configured
+    from store.store import DjangoStore
+
+    return DjangoStore(using=saver_alias())
 
 
 def graph_build(name: str, *, checkpointer: Any) -> Any:
@@ -112,3 +124,4 @@ def cache_clear() -> None:
     """Forget compiled graphs and savers (after a settings change)."""
     _graph.cache_clear()
     _saver.cache_clear()
+    _store.cache_clear()

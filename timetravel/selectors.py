@@ -666,3 +666,65 @@ def audit_list(*, thread_id: str = "", action: str = "", username: str = "", bef
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
 
+
+
+# -- the store ------------------------------------------------------------------------
+
+STORE_PAGE_SIZE = 50
+STORE_CHILDREN_LIMIT = 500
+
+
+def namespace_parse(text: str) -> tuple[str, ...]:
+    """`a.b.c` -> `("a", "b", "c")`: store namespace labels cannot contain a dot."""
+    return tuple(label for label in (text or "").split(".") if label)
+
+
+@dataclass
+class StoreListing:
+    namespace: tuple[str, ...]
+    children: list[tuple[str, ...]]
+    items: list
+    next_key: str = ""
+
+
+def store_listing(*, namespace: tuple[str, ...], after: str = "", limit: int = STORE_PAGE_SIZE) -> StoreListing:
+    """The namespaces one level below `namespace`, and the items in it (by key, keyset
+    paginated). Expired items are left out; reading never refreshes a TTL."""
+    from django.utils import timezone
+    from store.models import StoreItem
+
+    store = graphs.store()
+    kwargs = {"prefix": namespace} if namespace else {}
+    children = [
+        ns for ns in store.list_namespaces(max_depth=len(namespace) + 1, limit=STORE_CHILDREN_LIMIT, **kwargs)
+        if len(ns) == len(namespace) + 1
+    ]
+    qs = StoreItem.objects.using(graphs.saver_alias()).filter(namespace=".".join(namespace)).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    ).defer("embedding")
+    if after:
+        qs = qs.filter(key__gt=after)
+    items = list(qs.order_by("key")[: limit + 1])
+    more = len(items) > limit
+    items = items[:limit]
+    return StoreListing(namespace=namespace, children=children, items=items,
+                        next_key=items[-1].key if more and items else "")
+
+
+def store_search(*, namespace: tuple[str, ...], query: str = "", filter: dict | None = None,
+                 limit: int = STORE_PAGE_SIZE, offset: int = 0) -> list:
+    """`BaseStore.search` under `namespace` (semantic when the store has an index and a
+    query is given); never refreshes TTLs.
+
+    Raises:
+        ValueError: a filter the store refuses.
+    """
+    return graphs.store().search(namespace, query=query or None, filter=filter or None, limit=limit,
+                                 offset=offset, refresh_ttl=False)
+
+
+def store_item(*, namespace: tuple[str, ...], key: str):
+    item = graphs.store().get(namespace, key, refresh_ttl=False)
+    if item is None:
+        raise Http404("No such item")
+    return item

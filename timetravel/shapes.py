@@ -83,3 +83,16 @@ def inbox_item_json(item: InboxItem) -> dict[str, Any]:
         },
         "thread": thread_json(item.thread),
     }
+
+
+def store_item_json(item) -> dict[str, Any]:
+    """LangGraph's `Item{namespace, key, value, created_at, updated_at}` (a
+    `SearchItem` adds `score`); a `StoreItem` row is read the same way."""
+    namespace = item.namespace_tuple if hasattr(item, "namespace_tuple") else tuple(item.namespace)
+    out = {
+        "namespace": list(namespace), "key": item.key, "value": item.value,
+        "created_at": _ts(item.created_at), "updated_at": _ts(item.updated_at),
+    }
+    if getattr(item, "score", None) is not None:
+        out["score"] = item.score
+    return out

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from .views import audit, graphs, inbox, threads, timetravel
+from .views import audit, graphs, inbox, store, threads, timetravel
 
 app_name = "timetravel"
 
@@ -20,4 +20,6 @@ urlpatterns = [
     path("inbox/", inbox.inbox, name="inbox"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("graphs/", graphs.graph_list, name="graph_list"),
+    path("store/", store.store_browser, name="store_browser"),
+    path("store/item/", store.store_item, name="store_item"),
 ]

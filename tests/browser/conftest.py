@@ -57,6 +57,13 @@ def _seed():
     olivia.user_permissions.add(*Permission.objects.filter(content_type__app_label="timetravel"))
     User.objects.create_user("oscar", password=PASSWORD, is_staff=False)
     seed_demo(DjangoSaver(using="default", hot_tier=None, blob_store=None))
+    from store.store import DjangoStore
+
+    store = DjangoStore(using="default")
+    store.put(("users", "ada", "prefs"), "theme", {"kind": "preference", "value": "dark"})
+    store.put(("users", "ada", "prefs"), "language", {"kind": "preference", "value": "en"})
+    store.put(("users", "ada", "facts"), "job", {"kind": "fact", "value": "wrote the first program"})
+    store.put(("users", "grace"), "ship", {"kind": "fact", "value": "COBOL"})
 
 
 @pytest.fixture(scope="session")

@@ -163,3 +163,21 @@ def test_a_user_who_is_not_staff_is_refused(browser, live_console):
     )
     assert refused.startswith("closed")
     context.close()
+
+
+def test_browse_the_store(page, live_console):
+    page.goto(live_console + "/threads/")
+    page.click("nav.console-nav >> text=Store")
+    page.click("#store-namespaces >> text=users")
+    page.click("#store-namespaces >> text=ada")
+    expect(page.locator("#store-namespaces li a")).to_have_text(["‹ up", "▸ facts/", "▸ prefs/"])
+    page.click("#store-namespaces >> text=prefs")
+    expect(page.locator("#store-items tbody tr")).to_have_count(2)
+    shot(page, "store-namespace")
+    page.goto(live_console + "/store/?ns=users")
+    page.fill("#id_filter", '{"kind": "fact"}')
+    page.click("#store-search button")
+    expect(page.locator("#store-results tbody tr")).to_have_count(2)
+    shot(page, "store-search")
+    page.click("#store-results >> text=job")
+    expect(page.locator("#item-value")).to_contain_text("wrote the first program")
