@@ -31,7 +31,7 @@ def store_sweep_expired(*, using: str = "default", now: datetime | None = None, 
     cutoff = dialect.ts(now or codec.now())
 
     def sweep(cur) -> int:
-        cur.execute(q.SWEEP_SQL, [cutoff, chunk])
+        cur.execute(dialect.sweep_sql, [cutoff, chunk])
         return cur.rowcount
 
     total = 0

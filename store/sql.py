@@ -53,16 +53,14 @@ WITH RECURSIVE ns(namespace) AS (
 )
 SELECT namespace FROM ns WHERE namespace IS NOT NULL {{live}}"""
 
+# A correlated scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a semi join
+# that reads every row of the table; this probes each namespace by its key and stops at
+# its first live item.
 NAMESPACE_LIVE = (
-    f"AND EXISTS (SELECT 1 FROM {T} e WHERE e.namespace = ns.namespace "
-    "AND (e.expires_at IS NULL OR e.expires_at > %s))"
+    f"AND (SELECT 1 FROM {T} e WHERE e.namespace = ns.namespace "
+    "AND (e.expires_at IS NULL OR e.expires_at > %s) LIMIT 1) IS NOT NULL"
 )
 
-# Sweeps in chunks, each its own short transaction, so a large sweep never holds the
-# table's write lock (SQLite) or many row locks (PostgreSQL) for long.
-SWEEP_SQL = f"""
-DELETE FROM {T} WHERE (namespace, key) IN (
-    SELECT namespace, key FROM {T} WHERE expires_at < %s LIMIT %s)"""
 
 # Row-count chunks keep every statement under SQLite's 32,766 and PostgreSQL's 65,535
 # parameters.
@@ -94,10 +92,10 @@ class Dialect:
         return value
 
     def pairs_in(self, n: int) -> str:
-        """`(namespace, key) IN (...)` for n pairs of parameters."""
-        if n == 1:
-            return "(namespace = %s AND key = %s)"
-        return f"(namespace, key) IN (VALUES {', '.join(['(%s, %s)'] * n)})"
+        """The rows of n (namespace, key) pairs of parameters, as an OR of primary-key
+        probes: both planners use the index for each term, where SQLite scans the
+        table for `(namespace, key) IN (VALUES ...)`."""
+        return "(" + " OR ".join(["(namespace = %s AND key = %s)"] * n) + ")"
 
     def upsert_sql(self, n: int) -> str:
         row = f"(%s, %s, {self.json_param}, %s, %s, %s, %s, %s)"
@@ -123,17 +121,20 @@ class Dialect:
     def condition_sql(self, c: Condition) -> tuple[str, list[Any]]:
         raise NotImplementedError
 
+    # The sweep deletes a chunk at a time, each its own short transaction, so a large
+    # sweep never holds the write lock (SQLite) or many row locks (PostgreSQL) for long.
+    # The chunk is found on the expiry index and deleted by physical row id: a join back
+    # on (namespace, key) makes PostgreSQL hash the whole table.
+    sweep_sql: str
+
 
 class PostgresDialect(Dialect):
     vendor = "postgresql"
     batches_statements = True
     json_param = "%s::jsonb"
-
-    def pairs_in(self, n: int) -> str:
-        if n == 1:
-            return "(namespace = %s AND key = %s)"
-        # A list of row constructors plans as an OR of primary-key probes.
-        return f"(namespace, key) IN ({', '.join(['(%s, %s)'] * n)})"
+    sweep_sql = f"""
+DELETE FROM {T} WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM {T} WHERE expires_at < %s LIMIT %s))"""
 
     def condition_sql(self, c: Condition) -> tuple[str, list[Any]]:
         if c.op == "$eq":
@@ -158,6 +159,9 @@ class SqliteDialect(Dialect):
     vendor = "sqlite"
     batches_statements = False
     json_param = "%s"
+    sweep_sql = f"""
+DELETE FROM {T} WHERE rowid IN (
+    SELECT rowid FROM {T} WHERE expires_at < %s LIMIT %s)"""
 
     def ts(self, value: datetime | None) -> Any:
         # Django's own text form (UTC, no offset), so rows written here and by the ORM
