@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_DEPTH = 40
+PRETTY_LIST_ITEMS = 100
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -202,10 +203,14 @@ def pretty_html(value: Any, *, open_depth: int = 2, _depth: int = 0) -> SafeStri
     if isinstance(value, list):
         if not value:
             return mark_safe('<span class="j-empty">[]</span>')
+        # A long list shows its last items (the newest messages); the raw view has all.
+        start = max(0, len(value) - PRETTY_LIST_ITEMS)
         rows = format_html_join(
             "", '<li><span class="j-idx">{}</span> {}</li>',
-            ((i, pretty_html(v, open_depth=open_depth, _depth=_depth + 1)) for i, v in enumerate(value)),
+            ((i, pretty_html(value[i], open_depth=open_depth, _depth=_depth + 1)) for i in range(start, len(value))),
         )
+        if start:
+            rows = format_html('<li class="j-more">… {} earlier items (raw JSON shows them)</li>{}', start, rows)
         return _details(f"[{len(value)}]", rows, _depth < open_depth)
     if isinstance(value, str):
         return format_html('<span class="j-str">"{}"</span>', value)

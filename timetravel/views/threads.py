@@ -12,6 +12,9 @@ from ..forms import ThreadSearchForm
 from .base import json_response, pretty_json, staff_view, wants_json
 
 
+CONVERSATION_TAIL = 50
+
+
 @staff_view
 def thread_list(request):
     form = ThreadSearchForm(request.GET or None, graph_choices=graphs.graph_names())
@@ -88,7 +91,11 @@ def thread_detail(request, thread_id: str):
             "diff": {"against": diff_with, "changes": [c.__dict__ for c in changes]},
         })
     view = request.GET.get("view", "pretty")
-    ctx.update(dict(state=state, diff_with=diff_with, changes=changes, view=view,
+    # The newest messages; a thread with hundreds of turns shows the rest on request.
+    conversation = state.messages if state else []
+    shown = conversation if request.GET.get("messages") == "all" else conversation[-CONVERSATION_TAIL:]
+    ctx.update(dict(state=state, diff_with=diff_with, changes=changes, view=view, conversation=shown,
+        conversation_hidden=len(conversation) - len(shown),
         raw_json=pretty_json(state.values) if state else "",
         namespaces=selectors.namespaces(thread_id), runs=selectors.thread_runs(thread_id),
         approvals=selectors.approvals_recent(thread_id=thread_id),
