@@ -88,3 +88,30 @@ async def test_other_threads_events_do_not_leak(sqlite_console, operator_user):
                                                          source="loop", step=1, next=[])
     assert (await ws.receive_json_from())["data"]["checkpoint_id"] == "y"
     await ws.disconnect()
+
+
+async def test_events_cross_processes_through_redis(sqlite_console, operator_user, settings):
+    """With REDIS_URL the layer is channels-redis: a job in a worker process reaches a
+    socket held by another process. Here the sender runs in another thread with its own
+    event loop, as an RQ worker would."""
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.TEST_REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError:
+        if settings.CI:
+            raise
+        pytest.skip("no Redis")
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [settings.TEST_REDIS_URL],
+                                                      "prefix": "timetravel-test"}}}
+    from channels.layers import get_channel_layer
+
+    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    cookie = await sync_to_async(session_cookie)(operator_user)
+    ws, connected, _ = await connect("/ws/inbox/", ORIGIN, (b"cookie", cookie))
+    assert connected
+    await sync_to_async(events.interrupt_created_event, thread_sensitive=False)(thread_id="t", interrupt_ids=["i"])
+    assert await ws.receive_json_from(timeout=3) == {"type": "interrupt.created",
+                                                     "data": {"thread_id": "t", "interrupt_ids": ["i"]}}
+    await ws.disconnect()
