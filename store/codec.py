@@ -438,7 +438,7 @@ def score_items(
     else:
         sims = matrix @ q
         if distance == "cosine":
-            norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(q)
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) * np.linalg.norm(q)
             sims = np.divide(sims, norms, out=np.zeros_like(sims), where=norms > 0)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     return np.maximum.reduceat(sims, starts)

@@ -65,6 +65,8 @@ NAMESPACE_LIVE = (
 # Row-count chunks keep every statement under SQLite's 32,766 and PostgreSQL's 65,535
 # parameters.
 CHUNK = 500
+# Candidate rows scored at a time by semantic search.
+SCORE_CHUNK = 2048
 
 
 def placeholders(n: int) -> str:

@@ -10,8 +10,9 @@ Order of operations in `batch`
 3. One database call (`checkpoints.connection.run`, which gives a pooled PostgreSQL
    connection back afterwards): gets, searches and namespace listings first, then the
    puts and deletes, as PostgresStore orders them, so the reads of a batch see the store
-   as it was before its writes. A batch with writes is one transaction; a failure
-   leaves nothing of it.
+   as it was before its writes. The writes of a batch are one transaction (on
+   PostgreSQL one multi-statement query, one round trip; on SQLite `BEGIN IMMEDIATE`);
+   a failure leaves nothing of them.
 
 `abatch` is the same plan, `aembed_*` calls, and the database call on a worker thread
 (`thread_sensitive=False`, so concurrent async callers do not queue on one thread).
@@ -208,7 +209,10 @@ class DjangoStore(BaseStore):
                 self._run_writes(cur, plan.writes, vectors, now)
             return results
 
-        return run(self.using, work, atomic=bool(plan.writes))
+        # PostgreSQL gets every write of the batch in one `execute` (one round trip, one
+        # implicit transaction); SQLite runs them one by one inside BEGIN IMMEDIATE.
+        atomic = bool(plan.writes) and not self.dialect.batches_statements
+        return run(self.using, work, atomic=atomic)
 
     def _live(self, now: datetime) -> tuple[str, list[Any]]:
         if not self.omit_expired:
@@ -297,13 +301,19 @@ class DjangoStore(BaseStore):
         op = search.op
         where, params = self._search_where(search, now)
         cur.execute(q.CANDIDATES_SQL.format(where=f"{where} AND embedding IS NOT NULL"), params)
-        candidates = cur.fetchall()
-        scores = codec.score_items(
-            query, [c[2] for c in candidates], self.index_config["dims"],
-            self.index_config.get("distance_type", "cosine"),
-        )
+        dims = self.index_config["dims"]
+        distance = self.index_config.get("distance_type", "cosine")
+        # Scored a chunk at a time: the vectors of a large namespace (100,000 items of
+        # 384 floats are 150 MB) are never all in memory at once, and each chunk is
+        # scored while it is still in the CPU's cache.
+        candidates: list[tuple[str, str]] = []
+        parts: list[np.ndarray] = []
+        while rows := cur.fetchmany(q.SCORE_CHUNK):
+            parts.append(codec.score_items(query, [r[2] for r in rows], dims, distance))
+            candidates.extend((r[0], r[1]) for r in rows)
+        scores = np.concatenate(parts) if parts else np.empty(0, dtype="f4")
         page = codec.top_k(scores, op.offset, op.limit)
-        pairs = [(candidates[i][0], candidates[i][1]) for i in page]
+        pairs = [candidates[i] for i in page]
         found = self._fetch_items(cur, pairs, now)
         load = self.dialect.load_ts
         items, rows = [], []
@@ -349,9 +359,9 @@ class DjangoStore(BaseStore):
                     codec.pack_vectors(w.texts, vectors),
                 ]
             statements.append((d.upsert_sql(len(chunk)), params))
-        if d.batches_statements and len(statements) > 1:
-            # One round trip: the client binds the parameters, the server runs the
-            # statements in the transaction `run(atomic=True)` opened.
+        if d.batches_statements:
+            # One round trip: the client binds the parameters and the server runs the
+            # statements of one query string as one transaction.
             cur.execute(";\n".join(s for s, _ in statements), [p for _, ps in statements for p in ps])
             return
         for sql, params in statements:
