@@ -377,3 +377,21 @@ def test_graph_filter_takes_any_graph_name(sqlite_console, operator_user):
     Thread.objects.filter(thread_id="bulk-00001").update(graph_id="elsewhere")
     data = client_for(operator_user).get(reverse("timetravel:thread_list"), {"graph": "elsewhere", "format": "json"})
     assert rows(data) == ["bulk-00001"]
+
+
+def test_page_queries_with_pytest_djangos_guard(sqlite_console, operator_user, run_graph,
+                                                django_assert_max_num_queries):
+    """The same bounds through pytest-django's own fixture (SQLite: one connection)."""
+    client = client_for(operator_user)
+    run_graph("demo", "long", user_message("Where is my order #1001?"))
+    for many in (False, True):
+        if many:
+            make_threads("default", 300)
+            for i in range(25):
+                run_graph("demo", "long", user_message(f"Where is my order #{1000 + i}?"))
+        with django_assert_max_num_queries(8):
+            assert client.get(reverse("timetravel:thread_list")).status_code == 200
+        with django_assert_max_num_queries(16):
+            assert client.get(reverse("timetravel:thread_detail", args=["long"])).status_code == 200
+        with django_assert_max_num_queries(10):
+            assert client.get(reverse("timetravel:inbox")).status_code == 200
