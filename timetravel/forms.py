@@ -93,9 +93,11 @@ class DecisionForm(forms.Form):
     ]
 
     type = forms.ChoiceField(choices=TYPES)
-    args = JSONTextField(required=False, label="Edited arguments (JSON)")
+    args = JSONTextField(required=False, label="Edited arguments (JSON)",
+                         widget=forms.Textarea(attrs={**JSON_ATTRS, "rows": 8}))
     response = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    value = JSONTextField(required=False, label="Resume value (JSON)")
+    value = JSONTextField(required=False, label="Resume value (JSON)",
+                          widget=forms.Textarea(attrs={**JSON_ATTRS, "rows": 8}))
 
     def clean(self):
         data = super().clean()
