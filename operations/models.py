@@ -4,8 +4,20 @@ The saver's per-minute metrics are `checkpoints.MetricSample` (or Redis); nothin
 holds in-process state, so any number of web processes and workers share it.
 """
 
+from urllib.parse import urlsplit, urlunsplit
+
 from django.conf import settings
 from django.db import models
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password (an alias is returned as it is)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[-1]}")
+    return urlunsplit(parts)
 
 
 class Alert(models.Model):
@@ -113,15 +125,11 @@ class Migration(models.Model):
     @property
     def source_label(self) -> str:
         """The source without a password."""
-        from urllib.parse import urlsplit, urlunsplit
+        return _redacted(self.source) if self.source_kind == self.Source.POSTGRES else self.source
 
-        if self.source_kind != self.Source.POSTGRES:
-            return self.source
-        parts = urlsplit(self.source)
-        if parts.password:
-            host = parts.netloc.rsplit("@", 1)[-1]
-            parts = parts._replace(netloc=f"{parts.username}:***@{host}")
-        return urlunsplit(parts)
+    @property
+    def target_label(self) -> str:
+        return _redacted(self.target)
 
     @property
     def percent(self) -> int:

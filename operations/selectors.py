@@ -121,8 +121,9 @@ def series(*, minutes: int, step: int, now: float | None = None, backend=None) -
     points = []
     for start in range(first, last + 1, step):
         chunk = {m: rows[m] for m in range(start, start + step) if m in rows}
-        seconds = step * 60 if start + step <= last else (now - start * 60)
-        points.append(Point(at=start * 60, figures=figures_from(chunk, max(seconds, 1.0))))
+        # The current bucket is divided by its full length too: a rate over its first
+        # seconds would spike; the "last minute" figures use a sliding window instead.
+        points.append(Point(at=start * 60, figures=figures_from(chunk, step * 60)))
     return points
 
 
@@ -177,7 +178,7 @@ def migration_stale(migration: Migration) -> bool:
 def migration_json(m: Migration) -> dict:
     return {
         "id": m.pk, "state": m.state, "source_kind": m.source_kind, "source": m.source_label,
-        "target": m.target if "://" not in m.target else "(url)", "dry_run": m.dry_run,
+        "target": m.target_label, "dry_run": m.dry_run,
         "threads_total": m.threads_total, "threads_done": m.threads_done, "percent": m.percent,
         "checkpoints_copied": m.checkpoints_copied, "writes_copied": m.writes_copied,
         "blobs_copied": m.blobs_copied, "store_items_copied": m.store_items_copied,

@@ -235,7 +235,7 @@ def migration_start(*, user, source_kind: str, source: str, target: str, dry_run
                                      dry_run=dry_run, copy_store=copy_store, batch_size=batch_size)
         _audit(user=user, action="migration_start", detail={
             "migration_id": migration.pk, "source_kind": source_kind, "source": migration.source_label,
-            "target": target, "dry_run": dry_run,
+            "target": migration.target_label, "dry_run": dry_run,
         })
         transaction.on_commit(lambda: _enqueue(migration.pk))
     return migration

@@ -150,3 +150,11 @@ async def test_migration_progress_reaches_staff_over_the_websocket():
     connected, code = await anonymous.connect(timeout=3)
     assert not connected and code == 4403
     await anonymous.disconnect()
+
+
+def test_database_passwords_stay_off_the_pages():
+    migration = Migration(source_kind="postgres", source="postgresql://lg:hunter2@db:5432/old",
+                          target="postgresql://app:s3cret@db/new")
+    assert "hunter2" not in migration.source_label and migration.source_label.startswith("postgresql://lg:***@db")
+    assert "s3cret" not in migration.target_label
+    assert Migration(source_kind="django", source="default", target="postgres").target_label == "postgres"
