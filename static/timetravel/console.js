@@ -11,6 +11,8 @@
   const indicator = document.getElementById("live-indicator");
   let delay = 500;
   let pending = null;
+  // Rows written since the page loaded are highlighted, however many refreshes it took.
+  const initial = new Set(target ? [...target.querySelectorAll("[data-checkpoint-id]")].map((e) => e.dataset.checkpointId) : []);
 
   function setLive(on) {
     if (!indicator) return;
@@ -21,7 +23,6 @@
 
   async function refresh(wantId, attempt) {
     if (!target || !liveUrl) return;
-    const known = new Set([...target.querySelectorAll("[data-checkpoint-id]")].map((e) => e.dataset.checkpointId));
     const response = await fetch(liveUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
     if (!response.ok) return;
     const html = await response.text();
@@ -35,7 +36,7 @@
     }
     target.innerHTML = fresh === box ? html : fresh.innerHTML;
     target.querySelectorAll("[data-checkpoint-id]").forEach((row) => {
-      if (known.size && !known.has(row.dataset.checkpointId)) row.classList.add("fresh");
+      if (initial.size && !initial.has(row.dataset.checkpointId)) row.classList.add("fresh");
     });
     const note = document.getElementById("new-checkpoints");
     if (note && wantId) note.hidden = false;
