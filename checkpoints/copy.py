@@ -8,11 +8,14 @@ saver's own decoding applies), plus what that API leaves out: the list of thread
 the raw pending-write rows, whose `task_path` and `idx` order the writes and which
 `CheckpointTuple.pending_writes` drops. Three are provided: this project's database
 (`DjangoSource`, a Django alias), a `langgraph-checkpoint-sqlite` file (`SqliteSource`)
-and a `langgraph-checkpoint-postgres` database (`PostgresSource`).
+and a `langgraph-checkpoint-postgres` database (`PostgresSource`). Store items come
+along: this project's `lg_store_item`, or the `store` table of a LangGraph
+`SqliteStore`/`PostgresStore` in the same file or database (without their vectors).
 
 Copying
 -------
-Threads go in `thread_id` order, `batch_size` threads per target transaction. For each
+Threads go in `thread_id` order, `batch_size` threads per target transaction (rows
+through `COPY` on PostgreSQL). For each
 thread, every checkpoint in every namespace (subgraphs included) is read through the
 source saver; the checkpoint body, its metadata, parent link and channel versions are
 written as the target's rows, each channel value once per `(namespace, channel,
@@ -236,8 +239,33 @@ class SqliteSource(Source):
         )
         return [(*r[:7], bytes(r[7])) for r in rows]
 
+    def store_rows(self, *, after: tuple[str, str] = ("", ""), limit: int = 500) -> list[tuple]:
+        """Items of a `SqliteStore` in the same file (its `store` table), when there is one."""
+        if not self._all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store'", []):
+            return []
+        return _langgraph_store_rows(self._all(
+            f"SELECT prefix, key, value, created_at, updated_at, {_optional(self, 'expires_at')}, "
+            f"{_optional(self, 'ttl_minutes')} FROM store WHERE (prefix > ?) OR (prefix = ? AND key > ?) "
+            "ORDER BY prefix, key LIMIT ?", [after[0], after[0], after[1], limit]))
+
     def close(self) -> None:
         self.conn.close()
+
+
+def _optional(source: SqliteSource, column: str) -> str:
+    """A column older `SqliteStore` tables lack, or NULL."""
+    columns = {row[1] for row in source._all("PRAGMA table_info(store)", [])}
+    return column if column in columns else "NULL"
+
+
+def _langgraph_store_rows(rows: list) -> list[tuple]:
+    """LangGraph stores' rows as `lg_store_item` rows: the same namespace text (labels
+    joined by '.'); vectors are not carried (they belong to the source's embedding
+    configuration: re-index after the move)."""
+    return [(prefix, key, bytes(value).decode() if isinstance(value, (bytes, memoryview)) else value,
+             _dt(c) or codec.now(), _dt(u) or codec.now(), _dt(e),
+             float(ttl) if ttl is not None else None, None)
+            for prefix, key, value, c, u, e, ttl in rows]
 
 
 class PostgresSource(Source):
@@ -273,6 +301,15 @@ class PostgresSource(Source):
             "FROM checkpoint_writes WHERE thread_id = %s", [thread_id],
         )
         return [(*r[:7], bytes(r[7])) for r in rows]
+
+    def store_rows(self, *, after: tuple[str, str] = ("", ""), limit: int = 500) -> list[tuple]:
+        """Items of a `PostgresStore` in the same database (its `store` table), when there is one."""
+        if not self._all("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'store'", []):
+            return []
+        return _langgraph_store_rows(self._all(
+            "SELECT prefix, key, value::text, created_at, updated_at, expires_at, ttl_minutes FROM store "
+            "WHERE (prefix > %s) OR (prefix = %s AND key > %s) ORDER BY prefix, key LIMIT %s",
+            [after[0], after[0], after[1], limit]))
 
     def close(self) -> None:
         self.conn.close()

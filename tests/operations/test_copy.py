@@ -5,6 +5,7 @@ idempotence; and every migrated thread going on with DjangoSaver on PostgreSQL."
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -65,8 +66,14 @@ def _seed_project() -> list[str]:
 
 
 def _seed_file(path) -> list[str]:
-    conn = sqlite3.connect(path, check_same_thread=False)
+    from langgraph.store.sqlite import SqliteStore
+
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
+        store = SqliteStore(conn)
+        store.setup()
+        store.put(("lite", "memories"), "m1", {"fact": "likes tea"})
+        store.put(("lite",), "profile", {"name": "Ada", "langs": ["en", "fr"]})
         return graphs.seed(graphs.build(SqliteSaver(conn)), "lite", interrupted=2, finished=2)
     finally:
         conn.close()
@@ -130,6 +137,10 @@ def test_migration_killed_halfway_resumes_and_loses_nothing(tmp_path):
     from_file = services.migration_execute(migration_id=from_file.pk)
     assert from_file.state == Migration.State.SUCCEEDED and from_file.verified, from_file.report
     assert from_file.report["threads"] == len(file_ids)
+    assert from_file.report["store_items"] == 2 == from_file.store_items_copied
+    with connections["postgres"].cursor() as cur:
+        cur.execute("SELECT value FROM lg_store_item WHERE namespace = 'lite.memories' AND key = 'm1'")
+        assert json.loads(cur.fetchone()[0]) == {"fact": "likes tea"}
     assert {t for t in file_ids} <= set(Thread.objects.using("postgres").values_list("thread_id", flat=True))
 
     # 3. Idempotent: both again change no row; a dry run finds nothing left to copy.
@@ -184,14 +195,18 @@ def test_migration_killed_halfway_resumes_and_loses_nothing(tmp_path):
 
 def test_postgres_saver_database_migrates(scratch_pg):
     from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.store.postgres import PostgresStore
 
-    with PostgresSaver.from_conn_string(scratch_pg) as saver:
+    with PostgresSaver.from_conn_string(scratch_pg) as saver, PostgresStore.from_conn_string(scratch_pg) as store:
         saver.setup()
+        store.setup()
+        store.put(("pg", "notes"), "n1", {"text": "hello"})
         ids = graphs.seed(graphs.build(saver), "pgs", interrupted=1, finished=1)
     migration = services.migration_create(user=None, source_kind="postgres", source=scratch_pg, target="postgres")
     migration = services.migration_execute(migration_id=migration.pk)
     assert migration.state == Migration.State.SUCCEEDED and migration.verified, migration.report
     assert migration.report["threads"] == 2 and migration.threads_done == 2
+    assert migration.report["store_items"] == 1
     out = graphs.build(DjangoSaver(using="postgres", hot_tier=None)).invoke(Command(resume="ok"), graphs.config(ids[0]))
     assert out["log"][-3:] == ["ask=ok", "side", "finish"]
 
