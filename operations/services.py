@@ -11,6 +11,8 @@ compare-and-set, so each raise and each clear is logged and posted once.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -368,3 +370,39 @@ def _ensure_schema(alias: str) -> None:
     for app in ("checkpoints", "store"):
         if apps.is_installed(app) and apps.get_app_config(app.split(".")[-1]).models_module is not None:
             call_command("migrate", app, database=alias, verbosity=0)
+
+
+# -- the embedded default's scheduler ----------------------------------------------
+
+_evaluator_started = False
+
+
+def evaluator_start() -> None:
+    """Without Redis there is no RQ cron: each process that uses the saver evaluates the
+    thresholds itself every `OPERATIONS_EVALUATE_SECONDS` on a daemon thread (raising
+    and clearing are compare-and-set, so several processes doing it is harmless)."""
+    global _evaluator_started
+    interval = float(getattr(settings, "OPERATIONS_EVALUATE_SECONDS", 30))
+    if (_evaluator_started or getattr(settings, "REDIS_URL", "") or interval <= 0
+            or metrics_store.flush_interval() <= 0):
+        return
+    _evaluator_started = True
+
+    def loop():
+        while True:
+            time.sleep(interval)
+            try:
+                alerts_evaluate()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                logger.warning("threshold evaluation failed", exc_info=True)
+
+    threading.Thread(target=loop, name="alerts-evaluator", daemon=True).start()
+
+
+def _evaluator_after_fork() -> None:
+    global _evaluator_started
+    _evaluator_started = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_evaluator_after_fork)

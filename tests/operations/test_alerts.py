@@ -147,3 +147,27 @@ def test_the_evaluation_is_scheduled_within_a_minute(settings):
     assert jobs and jobs[0]["interval"] <= 60
     # A crossing is in the aggregate after at most one flush interval.
     assert settings.OPERATIONS_EVALUATE_SECONDS + 10 <= 60
+
+
+def test_without_redis_each_process_evaluates_on_its_own():
+    """The embedded default has no RQ cron: a process that uses the saver evaluates the
+    thresholds itself (here every second, in a real child process)."""
+    import subprocess
+
+    from .conftest import child_env, manage
+
+    script = (
+        "import time\n"
+        "from django.conf import settings\n"
+        "settings.OPERATIONS_EVALUATE_SECONDS = 1\n"
+        "settings.OPERATIONS_THRESHOLDS = {**settings.OPERATIONS_THRESHOLDS, 'database_bytes': 1}\n"
+        "from checkpoints import metrics\n"
+        "metrics.observe('put', 0.001)\n"
+        "time.sleep(3)\n"
+    )
+    child = manage("shell", "-c", script, env=child_env(CHECKPOINTS_METRICS_FLUSH_SECONDS="1"),
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert Alert.objects.filter(key="database_bytes", state="active").exists()
+    assert metrics_store.by_op(metrics_store.totals())["put"].count >= 1  # its flusher ran too
