@@ -96,7 +96,9 @@ class DatabaseBackend:
         self.using = using
 
     def add(self, by_minute: Mapping[int, Mapping[str, int]]) -> None:
-        rows = [(m, name, v) for m, fields in by_minute.items() for name, v in fields.items()]
+        # In key order, so two processes flushing at once lock rows in the same order
+        # (PostgreSQL) and cannot deadlock.
+        rows = sorted((m, name, v) for m, fields in by_minute.items() for name, v in fields.items())
         if not rows:
             return
         from .connection import run
