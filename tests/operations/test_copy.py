@@ -262,3 +262,19 @@ def test_verification_names_the_thread_and_checkpoint_that_differ():
     Copier(source, target).run()
     again = {(d["thread_id"], d["checkpoint_id"]) for d in verify(source, target, copy_store=False)["differences"]}
     assert ("v-int-0", lost) not in again and ("v-done-0", changed[0]) in again
+
+
+def test_values_over_the_targets_threshold_go_to_its_blob_storage(tmp_path):
+    from checkpoints.tiers.blobs import FileBlobStore
+
+    graphs.seed(graphs.build(DjangoSaver(using="default", hot_tier=None, blob_store=None)), "big", interrupted=1,
+                finished=0)
+    target = DjangoSaver(using="postgres", hot_tier=None, blob_store=FileBlobStore(tmp_path / "blobs"),
+                         blob_threshold=16)
+    source = DjangoSource("default")
+    Copier(source, target).run()
+    with connections["postgres"].cursor() as cur:
+        cur.execute("SELECT count(*) FROM lg_checkpoint_blob WHERE blob_key IS NOT NULL AND blob IS NULL")
+        offloaded = cur.fetchone()[0]
+    assert offloaded > 0 and any((tmp_path / "blobs").rglob("*"))
+    assert verify(source, target, copy_store=False)["ok"]
