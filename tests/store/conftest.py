@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items):
     """Database access for the store tests: each `impl` only the database it uses
     (PostgresStore none through Django: it has its own connection)."""
     for item in items:
-        if "/tests/store/" not in str(item.fspath) or item.get_closest_marker("django_db"):
+        if "tests/store" not in item.path.parent.as_posix() or item.get_closest_marker("django_db"):
             continue
         impl = getattr(item, "callspec", None) and item.callspec.params.get("impl")
         if impl == "PostgresStore":
