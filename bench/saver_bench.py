@@ -5,7 +5,9 @@
 Every saver runs the same workload (`bench.workload`) in its own fresh database, in
 one process, phases interleaved saver by saver so drift hits all of them alike. What
 each figure means is in `bench/README.md`. Nothing here is a pass/fail test: the
-targets are printed, and the exit status is 0 unless the benchmark itself fails.
+speed and size targets are printed, not enforced. The one exception is the session
+count: a saver that opens sessions beyond its pool leaks connections, so the exit
+status is 1 when that check fails (after the whole report is printed).
 """
 
 from __future__ import annotations
@@ -138,6 +140,13 @@ def configure_django(urls: dict[str, str]) -> None:
         DATABASES={alias: database_settings(url, pool_size=POOL_SIZE) for alias, url in urls.items()},
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        # The database path, as PostgresSaver has it: no Redis hot tier, no blob storage.
+        CHECKPOINTS_HOT_TIER_URL="",
+        CHECKPOINTS_BLOB_STORE_URL="",
+        # The size guard's default (10,000 B, policy "warn") logs a warning on every put
+        # once a chat passes ~18 turns of this workload; 750 warnings a quick run would
+        # time logging, not the saver.
+        CHECKPOINTS_MAX_CHECKPOINT_BYTES=16 * 1024 * 1024,
     )
     django.setup()
 
@@ -325,10 +334,11 @@ def phase_latency(s: Savers, cfg: Settings, res: Results) -> None:
             runner.step()
     per_round: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for r in range(cfg.rounds):
+        gc.collect()
         runners = {label: OpsRunner(saver, is_async, f"lat{r}-{label}", s.loop) for label, saver, is_async in savers}
         for _ in range(steps):
             for runner in runners.values():
-                gc.collect()  # one saver's garbage is not collected on another's clock
+                gc.collect(1)  # one saver's young garbage is not collected on another's clock
                 runner.step()
         for label, runner in runners.items():
             for op in OPS:
@@ -451,10 +461,11 @@ def phase_graph(s: Savers, cfg: Settings, res: Results) -> None:
     threads = max(1, cfg.graph_invokes // GRAPH_TURNS)
     runs: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for r in range(cfg.rounds):
+        gc.collect()
         times: dict[str, list[int]] = defaultdict(list)
         for t in range(threads):  # one thread per saver in turn: interleaved
             for label, (graph, is_async) in graphs.items():
-                gc.collect()
+                gc.collect(1)
                 times[label] += graph_thread(graph, f"g{r}-{label}-t{t}", is_async, s.loop)
         for label, ts in times.items():
             runs[label].append((sum(ts) / len(ts) / 1e6, *p50_p99(ts)))
@@ -632,7 +643,7 @@ def report(cfg: Settings, res: Results, env: dict[str, str]) -> str:
     anchor_async = ANCHOR[ours_async]
     speedup = res.throughput[ours_async][16] / res.throughput[anchor_async][16]
     g_ours, g_anchor = res.graph["DjangoSaver(pg)"][0], res.graph["PostgresSaver"][0]
-    flat = max(ss["sessions_opened"], ss["distinct_backends_seen"], ss["max_concurrent"]) <= ss["pool_size"]
+    flat = sessions_flat(ss)
     targets = [
         (ok_lat, "every op P99 < 5 ms and <= PostgresSaver's", misses or "all ops"),
         (speedup >= ASYNC_SPEEDUP_TARGET, f"16-task async throughput >= {ASYNC_SPEEDUP_TARGET}x AsyncPostgresSaver", f"{speedup:.2f}x"),
@@ -647,11 +658,19 @@ def report(cfg: Settings, res: Results, env: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+def sessions_flat(sessions: dict[str, Any]) -> bool:
+    seen = max(sessions["sessions_opened"], sessions["distinct_backends_seen"], sessions["max_concurrent"])
+    return seen <= sessions["pool_size"]
+
+
 # -- main -------------------------------------------------------------------------------
 
 
 def code_revision() -> str:
-    """The commit the saver code comes from, `+dirty` if `checkpoints/` has local edits."""
+    """The commit the saver code comes from, `+dirty` if `checkpoints/` has local edits
+    (`BENCH_CODE_REVISION` names it when running from an exported tree)."""
+    if os.environ.get("BENCH_CODE_REVISION"):
+        return os.environ["BENCH_CODE_REVISION"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
@@ -678,7 +697,9 @@ def environment() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.saver_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--iterations", type=int, help="timed calls per operation per round (default 300)")
+    parser.add_argument(
+        "--iterations", type=int, help="timed calls per operation, and graph invokes, per round (default 300 and 200)"
+    )
     parser.add_argument("--rounds", type=int, help="repeated runs whose median is reported (default 3)")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under a minute)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -718,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"settings": cfg.__dict__, "environment": env, **res.__dict__}, fh, indent=2, default=str)
-    return 0
+    return 0 if sessions_flat(res.sessions) else 1
 
 
 if __name__ == "__main__":
