@@ -24,6 +24,7 @@ for a worker about to exit. A flush that fails keeps its figures for the next on
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -289,6 +290,15 @@ def start_flusher() -> None:
             return
         _thread = threading.Thread(target=_loop, args=(interval,), name="metrics-flusher", daemon=True)
         _thread.start()
+        # A short-lived process (a command, a script) hands over its last figures too.
+        atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    try:
+        flush()
+    except Exception:  # noqa: BLE001 - the interpreter is going away; never fail its exit
+        pass
 
 
 def _after_fork_in_child() -> None:
