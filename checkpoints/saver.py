@@ -34,6 +34,8 @@ import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from concurrent.futures import ThreadPoolExecutor
+
 from asgiref.sync import sync_to_async
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -55,6 +57,21 @@ from .tiers.blobs import BlobStore, BlobStoreError
 
 logger = logging.getLogger("checkpoints.saver")
 _DEFAULT: Any = object()
+_warned_threads: set[tuple[str, str]] = set()
+
+# The a-methods run the sync ones on these threads, not on the event loop's default
+# executor (cpu + 4 threads: 6 on 2 cores), which capped 16 concurrent tasks below the
+# connection pool; one thread per pooled connection lets them all work at once.
+_executor: ThreadPoolExecutor | None = None
+
+
+def _threaded(fn):
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(
+            max_workers=int(setting("CHECKPOINTS_ASYNC_THREADS", 16)), thread_name_prefix="djangosaver"
+        )
+    return sync_to_async(fn, thread_sensitive=False, executor=_executor)
 
 
 class CheckpointTooLarge(ValueError):
@@ -148,7 +165,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await sync_to_async(self.__exit__, thread_sensitive=False)(*exc)
+        await _threaded(self.__exit__)(*exc)
 
     @property
     def dialect(self) -> q.Dialect:
@@ -164,7 +181,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     def _run(self, fn, *, atomic: bool = False):
         return run(self.using, fn, atomic=atomic)
 
-    def _check_size(self, checkpoint_id: str, row_size: int, inline: dict[str, tuple[str, bytes]]) -> None:
+    def _check_size(
+        self, thread_id: str, checkpoint_id: str, row_size: int, inline: dict[str, tuple[str, bytes]]
+    ) -> None:
         """The size guard: a checkpoint row plus the values it keeps in the database."""
         total = row_size + sum(len(data) for _, data in inline.values())
         if total <= self.max_checkpoint_bytes:
@@ -179,7 +198,12 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         metrics.incr("checkpoints.oversize")
         if self.size_policy == "reject":
             raise CheckpointTooLarge(message)
-        logger.warning(message)
+        # Once per thread and process: a long chat crosses the limit on every later put.
+        if (self.using, thread_id) not in _warned_threads:
+            if len(_warned_threads) > 10_000:
+                _warned_threads.clear()
+            _warned_threads.add((self.using, thread_id))
+            logger.warning(message)
 
     def _resolve_offloaded(self, rows: list, *, data_i: int = 6, key_i: int = 7) -> list:
         """Replace offloaded blob rows' data with the bytes from blob storage, each
@@ -244,7 +268,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return tuples[0] if tuples else None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await sync_to_async(self.get_tuple, thread_sensitive=False)(config)
+        return await _threaded(self.get_tuple)(config)
 
     def _list_where(
         self,
@@ -335,7 +359,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         wheres, params = self._list_where(config, filter, before)
-        fetch = sync_to_async(self._list_page, thread_sensitive=False)
+        fetch = _threaded(self._list_page)
         remaining, after = limit, None
         while remaining is None or remaining > 0:
             size = LIST_PAGE_SIZE if remaining is None else min(remaining, LIST_PAGE_SIZE)
@@ -377,7 +401,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ch for ch, (_, data) in blobs.items()
             if self.blob_store is not None and len(data) >= self.blob_threshold
         }
-        self._check_size(checkpoint_id, size, {ch: b for ch, b in blobs.items() if ch not in offload})
+        self._check_size(thread_id, checkpoint_id, size, {ch: b for ch, b in blobs.items() if ch not in offload})
         # Objects first: a row must never point at an object that is not there yet.
         keys = {ch: self.blob_store.put(blobs[ch][1]) for ch in offload}
         if offload:
@@ -441,7 +465,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await sync_to_async(self.put, thread_sensitive=False)(
+        return await _threaded(self.put)(
             config, checkpoint, metadata, new_versions
         )
 
@@ -482,7 +506,13 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
         thread_sql = dialect.writes_thread_sql
 
-        if dialect.batches_statements:
+        # Ordinary writes leave the thread row alone: every task of a step writes, and
+        # all of them updating one row would queue behind each other and the step's put.
+        if not status:
+
+            def write(cur):
+                cur.execute(writes_sql, params)
+        elif dialect.batches_statements:
             both = f"{writes_sql};\n{thread_sql}"
 
             def write(cur):
@@ -493,7 +523,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 cur.execute(writes_sql, params)
                 cur.execute(thread_sql, thread_params)
 
-        self._run(write, atomic=not dialect.batches_statements)
+        self._run(write, atomic=bool(status) and not dialect.batches_statements)
         metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
         if self.hot_tier is not None:
             self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
@@ -508,7 +538,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await sync_to_async(self.put_writes, thread_sensitive=False)(
+        await _threaded(self.put_writes)(
             config, writes, task_id, task_path
         )
 
@@ -528,7 +558,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         self._after_delete([thread_id], self._run(delete, atomic=True))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await sync_to_async(self.delete_thread, thread_sensitive=False)(thread_id)
+        await _threaded(self.delete_thread)(thread_id)
 
     @metrics.timed("delete_for_runs")
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -557,7 +587,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         self._after_delete(*self._run(delete, atomic=True))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await sync_to_async(self.delete_for_runs, thread_sensitive=False)(run_ids)
+        await _threaded(self.delete_for_runs)(run_ids)
 
     def _delete_checkpoints(self, cur, thread_id: str, ns: str, ids: Sequence[str]) -> set[str]:
         """Delete checkpoints of one namespace with their writes and unused blobs;
@@ -628,7 +658,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         self._after_delete([target], set())
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await sync_to_async(self.copy_thread, thread_sensitive=False)(
+        await _threaded(self.copy_thread)(
             source_thread_id, target_thread_id
         )
 
@@ -672,7 +702,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             self._after_delete([thread_id], freed)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await sync_to_async(self.prune, thread_sensitive=False)(thread_ids, strategy=strategy)
+        await _threaded(self.prune)(thread_ids, strategy=strategy)
 
     def _keep_latest(self, cur, thread_id: str) -> None:
         heads = dict(_fetchall(cur, q.SELECT_NS_HEADS_SQL, [thread_id]))
@@ -789,7 +819,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> dict[str, DeltaChannelHistory]:
-        return await sync_to_async(self.get_delta_channel_history, thread_sensitive=False)(
+        return await _threaded(self.get_delta_channel_history)(
             config=config, channels=channels
         )
 
