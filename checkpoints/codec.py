@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -116,6 +116,20 @@ def thread_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k not in RUN_METADATA_KEYS}
 
 
+# Small scalars stay in the checkpoint body, as `langgraph-checkpoint-postgres` keeps
+# them in its row: a blob row per trigger (None) or counter (int) cost a heap tuple and
+# an index entry each, ~3 rows per step where one will do.
+INLINE_STR_MAX = 128
+
+
+def is_inline(value: Any) -> bool:
+    if value is None or type(value) in (bool, float):
+        return True
+    if type(value) is int:
+        return -(2**63) <= value < 2**63
+    return type(value) is str and len(value) <= INLINE_STR_MAX
+
+
 def split_checkpoint(
     serde: SerializerProtocol,
     checkpoint: Checkpoint,
@@ -123,21 +137,24 @@ def split_checkpoint(
 ) -> tuple[tuple[str, bytes], dict[str, tuple[str, bytes]]]:
     """Serialise a checkpoint into its body and the blobs of the channels that changed.
 
-    Every channel value lives in the blob table keyed by its version, so a step stores
-    only what changed; the body keeps the rest of the checkpoint.
+    Small scalars travel in the body (`channel_values` there holds only them); every
+    other value lives in the blob table keyed by its version, so a step stores only
+    what changed.
     Raises:
         ValueError: a value the serializer cannot encode; nothing has been written yet.
     """
     values = checkpoint.get("channel_values") or {}
+    inline = {k: v for k, v in values.items() if is_inline(v)}
     body = {
         k: v
         for k, v in checkpoint.items()
         if k not in ("channel_values", "channel_versions")
     }
+    body["channel_values"] = inline
     blobs: dict[str, tuple[str, bytes]] = {}
     try:
         for channel in new_versions:
-            if channel in values:
+            if channel in values and channel not in inline:
                 blobs[channel] = serde.dumps_typed(values[channel])
         typed_body = serde.dumps_typed(body)
     except Exception as exc:  # the serializer raises TypeError, ValueError, msgpack errors
@@ -260,7 +277,7 @@ def rows_to_tuples(serde: SerializerProtocol, rows: Iterable[Sequence[Any]]) -> 
         body = serde.loads_typed((row[5], bytes(row[6])))
         checkpoint = {
             **body,
-            "channel_values": values.get(key, {}),
+            "channel_values": {**(body.get("channel_values") or {}), **values.get(key, {})},
             "channel_versions": load_json(row[7]) or {},
         }
         parent = row[4]
@@ -280,24 +297,32 @@ def walk_chain(
     chain: Sequence[tuple[str, Mapping[str, Any]]],
     channels: Sequence[str],
     stored: set[tuple[str, str]],
-) -> tuple[dict[str, list[str]], dict[str, str]]:
+    inline_of: Callable[[int], Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, Any]]]:
     """Walk a parent chain (nearest first) once for all channels.
 
-    A channel's walk stops at the nearest checkpoint holding a stored value for it
-    (`(channel, version)` in `stored`). Returns, per channel, the checkpoint ids walked
-    (nearest first, the seed's included) and the seed version where one was found.
+    A channel's walk stops at the nearest checkpoint holding a stored value for it: a
+    blob (`(channel, version)` in `stored`) or a small scalar kept in that checkpoint's
+    body (`inline_of(position)`, read only when asked). Returns, per channel, the
+    checkpoint ids walked (nearest first, the seed's included) and the seed found:
+    `("blob", version)` or `("inline", value)`.
     """
     walked: dict[str, list[str]] = {ch: [] for ch in channels}
-    seeds: dict[str, str] = {}
+    seeds: dict[str, tuple[str, Any]] = {}
     remaining = set(channels)
-    for checkpoint_id, versions in chain:
+    for position, (checkpoint_id, versions) in enumerate(chain):
         if not remaining:
             break
         for ch in list(remaining):
             walked[ch].append(checkpoint_id)
             version = versions.get(ch)
-            if version is not None and (ch, str(version)) in stored:
-                seeds[ch] = str(version)
+            if version is None:
+                continue
+            if (ch, str(version)) in stored:
+                seeds[ch] = ("blob", str(version))
+                remaining.discard(ch)
+            elif inline_of is not None and ch in (inline := inline_of(position)):
+                seeds[ch] = ("inline", inline[ch])
                 remaining.discard(ch)
     return walked, seeds
 
@@ -306,7 +331,7 @@ def delta_histories(
     serde: SerializerProtocol,
     channels: Sequence[str],
     walked: Mapping[str, list[str]],
-    seeds: Mapping[str, str],
+    seeds: Mapping[str, tuple[str, Any]],
     rows: Iterable[Sequence[Any]],
 ) -> dict[str, DeltaChannelHistory]:
     """Build `DeltaChannelHistory` per channel from `history_rows_sql` rows."""
@@ -329,8 +354,11 @@ def delta_histories(
             ):
                 collected.append((task_id, channel, serde.loads_typed(typed)))
         entry: DeltaChannelHistory = {"writes": collected}
-        if ch in seeds and (ch, seeds[ch]) in seed_blobs:
-            entry["seed"] = serde.loads_typed(seed_blobs[(ch, seeds[ch])])
+        kind, seed = seeds.get(ch, (None, None))
+        if kind == "inline":
+            entry["seed"] = seed
+        elif kind == "blob" and (ch, seed) in seed_blobs:
+            entry["seed"] = serde.loads_typed(seed_blobs[(ch, seed)])
         result[ch] = entry
     return result
 

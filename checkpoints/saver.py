@@ -452,7 +452,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if self.hot_tier is not None:
             versions = checkpoint.get("channel_versions") or {}
             present = [
-                (ch, str(versions[ch])) for ch in (checkpoint.get("channel_values") or {}) if ch in versions
+                (ch, str(versions[ch]))
+                for ch, value in (checkpoint.get("channel_values") or {}).items()
+                if ch in versions and not codec.is_inline(value)
             ]
             c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
             self.hot_tier.put(thread_id, ns, checkpoint_id, c_row, present, b_rows)
@@ -718,9 +720,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             keep = {head}
             delta_channels = sorted((meta.get("counters_since_delta_snapshot") or {}).keys())
             if delta_channels:
-                chain = self._chain(cur, thread_id, ns, head)
+                chain, inline_of = self._chain(cur, thread_id, ns, head)
                 stored = self._stored_versions(cur, thread_id, ns, delta_channels)
-                walked, _ = codec.walk_chain(chain, delta_channels, stored)
+                walked, _ = codec.walk_chain(chain, delta_channels, stored, inline_of)
                 for ids in walked.values():
                     keep.update(ids)
             kept[ns] = keep
@@ -765,9 +767,20 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     # -- DeltaChannel support -----------------------------------------------------
 
-    def _chain(self, cur, thread_id: str, ns: str, checkpoint_id: str) -> list[tuple[str, dict]]:
+    def _chain(self, cur, thread_id: str, ns: str, checkpoint_id: str) -> tuple[list, Any]:
+        """The parent chain (nearest first) as `(id, versions)`, and a reader of the
+        small scalars each checkpoint keeps in its body, decoded only when asked."""
         rows = _fetchall(cur, self.dialect.chain_sql(), [thread_id, ns, checkpoint_id, thread_id, ns])
-        return [(cid, codec.load_json(versions) or {}) for cid, versions in rows]
+        chain = [(cid, codec.load_json(versions) or {}) for cid, versions, _, _ in rows]
+        decoded: dict[int, dict] = {}
+
+        def inline_of(position: int) -> dict:
+            if position not in decoded:
+                _, _, type_, body = rows[position]
+                decoded[position] = self.serde.loads_typed((type_, bytes(body))).get("channel_values") or {}
+            return decoded[position]
+
+        return chain, inline_of
 
     def _stored_versions(self, cur, thread_id: str, ns: str, channels: Sequence[str]) -> set[tuple[str, str]]:
         rows = _fetchall(
@@ -796,16 +809,18 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 if not head:
                     return {ch: {"writes": []} for ch in channels}
                 target = head[0][0]
-            chain = self._chain(cur, thread_id, ns, target)[1:]
+            chain, inline_of = self._chain(cur, thread_id, ns, target)
+            chain = chain[1:]  # the target's own value is not part of its history
             if not chain:
                 return {ch: {"writes": []} for ch in channels}
             stored = self._stored_versions(cur, thread_id, ns, channels)
-            walked, seeds = codec.walk_chain(chain, channels, stored)
+            walked, seeds = codec.walk_chain(chain, channels, stored, lambda i: inline_of(i + 1))
             ids = sorted({cid for w in walked.values() for cid in w})
             params: list[Any] = [thread_id, ns, *channels, *ids] if ids else []
-            for ch, version in seeds.items():
+            blob_seeds = {ch: seed for ch, (kind, seed) in seeds.items() if kind == "blob"}
+            for ch, version in blob_seeds.items():
                 params += [thread_id, ns, ch, version]
-            sql = self.dialect.history_rows_sql(len(ids), len(channels), len(seeds))
+            sql = self.dialect.history_rows_sql(len(ids), len(channels), len(blob_seeds))
             rows = _fetchall(cur, sql, params) if sql else []
             return walked, seeds, rows
 

@@ -224,17 +224,17 @@ FROM page p JOIN {W} w ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.chec
         )
 
     def chain_sql(self) -> str:
-        """The parent chain of one checkpoint, itself first: (id, versions)."""
+        """The parent chain of one checkpoint, itself first: (id, versions, type, body)."""
         return f"""
-WITH RECURSIVE chain(checkpoint_id, parent_checkpoint_id, channel_versions, depth) AS (
-    SELECT checkpoint_id, parent_checkpoint_id, channel_versions, 0
+WITH RECURSIVE chain(checkpoint_id, parent_checkpoint_id, channel_versions, type, checkpoint, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, channel_versions, type, checkpoint, 0
     FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s
     UNION ALL
-    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions, chain.depth + 1
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions, c.type, c.checkpoint, chain.depth + 1
     FROM {C} c JOIN chain ON c.thread_id = %s AND c.checkpoint_ns = %s
         AND c.checkpoint_id = chain.parent_checkpoint_id
 )
-SELECT checkpoint_id, {self.text('channel_versions')} FROM chain ORDER BY depth"""
+SELECT checkpoint_id, {self.text('channel_versions')}, type, checkpoint FROM chain ORDER BY depth"""
 
     def history_rows_sql(self, n_ids: int, n_channels: int, n_seeds: int) -> str:
         """Writes of the given channels at the given checkpoints, and the seed blobs."""

@@ -76,14 +76,17 @@ def test_status_follows_interrupts_and_errors(saver, db_alias):
 
 def test_put_stores_only_changed_channels(saver, db_alias):
     graph = chat_graph(saver)
+    blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id="t-delta")
     graph.invoke(say("one"), cfg("t-delta"))
-    before = CheckpointBlob.objects.using(db_alias).filter(thread_id="t-delta", channel="turns").count()
+    before = blobs.filter(channel="messages").count()
     graph.invoke(say("two"), cfg("t-delta"))
-    after = CheckpointBlob.objects.using(db_alias).filter(thread_id="t-delta", channel="turns").count()
-    # `turns` changes once per invoke, so one new blob, not one per checkpoint.
-    assert after - before == 1
-    checkpoints = Checkpoint.objects.using(db_alias).filter(thread_id="t-delta").count()
-    assert checkpoints == 6
+    # `messages` changes twice per invoke (the input, the reply): two new blobs, not one
+    # per checkpoint or per channel.
+    assert blobs.filter(channel="messages").count() - before == 2
+    assert Checkpoint.objects.using(db_alias).filter(thread_id="t-delta").count() == 6
+    # Small scalars (the `turns` counter, trigger channels) stay in the checkpoint row.
+    assert not blobs.filter(channel="turns").exists()
+    assert graph.get_state(cfg("t-delta")).values["turns"] == 2
 
 
 def test_delta_channel_history_matches_in_memory_saver(saver, db_alias):
