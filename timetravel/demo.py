@@ -5,6 +5,10 @@ command and the tests replay it and expect the same states every time.
 
     classify -> draft -> approve (refunds only: `interrupt()`) -> execute -> END
 
+With a store (`build_graph(store=DjangoStore())`), what a customer said in one thread
+serves them in another: the last order they named and the name they asked to be called
+live under the namespace `("customers", customer)`, not in the checkpoints.
+
 `approve` pauses with an Agent Inbox `HumanInterrupt`-shaped payload and resumes on a
 `HumanResponse` list (`[{"type": "accept" | "edit" | "response" | "ignore", "args": ...}]`);
 a bare dict or string is accepted too, for people resuming by hand.
@@ -14,9 +18,10 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, Optional, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 
 # Moving money needs a person; a tracking reply or a question back does not.
@@ -26,6 +31,7 @@ RESPONSE_TYPES = ("accept", "edit", "response", "ignore")
 _ORDER_RE = re.compile(r"#\s*(\d{3,})")
 _AMOUNT_RE = re.compile(r"\$\s*(\d+(?:\.\d{1,2})?)")
 _REFUND_WORDS = ("refund", "money back", "return", "broken", "damaged")
+_NAME_RE = re.compile(r"(?:call me|my name is)\s+([A-Z][a-z]+)")
 _STATUS_WORDS = ("where", "status", "track", "shipped", "arrive", "delivery", "update")
 
 
@@ -67,7 +73,13 @@ def _last_user_text(state: SupportState) -> str:
     return ""
 
 
-def classify(state: SupportState) -> dict[str, Any]:
+def _memory(store: BaseStore | None, state: SupportState) -> tuple[str, ...] | None:
+    customer = state.get("customer")
+    return ("customers", customer) if store is not None and customer else None
+
+
+# `Optional[BaseStore]` spelled out: LangGraph injects the store by this annotation.
+def classify(state: SupportState, store: Optional[BaseStore] = None) -> dict[str, Any]:  # noqa: UP045
     text = _last_user_text(state)
     lowered = text.lower()
     if any(w in lowered for w in _REFUND_WORDS):
@@ -80,9 +92,19 @@ def classify(state: SupportState) -> dict[str, Any]:
     amount = _AMOUNT_RE.search(text)
     # A follow-up ("is it shipped yet?") refers to the order of the conversation so
     # far: this is where session memory shows.
+    order_id = order.group(1) if order else state.get("order_id")
+    namespace = _memory(store, state)
+    if namespace is not None:
+        # Cross-thread memory: an order named in another conversation, and a name.
+        if order:
+            store.put(namespace, "last_order", {"order_id": order_id})
+        elif not order_id and (item := store.get(namespace, "last_order")):
+            order_id = item.value["order_id"]
+        if name := _NAME_RE.search(text):
+            store.put(namespace, "profile", {"name": name.group(1)})
     return {
         "intent": intent,
-        "order_id": order.group(1) if order else state.get("order_id"),
+        "order_id": order_id,
         "amount": float(amount.group(1)) if amount else state.get("amount"),
         "proposal": None,
         "decision": None,
@@ -180,7 +202,7 @@ def approve(state: SupportState) -> dict[str, Any]:
     return {"decision": kind}
 
 
-def execute(state: SupportState) -> dict[str, Any]:
+def execute(state: SupportState, store: Optional[BaseStore] = None) -> dict[str, Any]:  # noqa: UP045
     if state.get("decision") == "ignore":
         return {"outcome": "ignored"}
     proposal = state["proposal"]
@@ -193,6 +215,9 @@ def execute(state: SupportState) -> dict[str, Any]:
         outcome = "tracking sent"
     else:
         text, outcome = args["text"], "replied"
+    namespace = _memory(store, state)
+    if namespace is not None and (profile := store.get(namespace, "profile")):
+        text = f"{profile.value['name']}, {text[0].lower()}{text[1:]}"
     return {"messages": [{"role": "assistant", "content": text}], "outcome": outcome}
 
 
