@@ -174,9 +174,6 @@ OPERATIONS_MIGRATION_STALE_SECONDS = 120
 # RQ workers flush the saver metrics of each job before its work horse exits.
 RQ = {"WORKER_CLASS": "operations.worker.MetricsWorker"}
 
-# Store TTL sweeps (`manage.py rqcron store.cron`, or `manage.py sweep_store`).
-STORE_TTL_SWEEP_INTERVAL_MINUTES = float(os.environ.get("STORE_TTL_SWEEP_INTERVAL_MINUTES", "5"))
-STORE_TTL_SWEEP_DATABASES = ["default"]
 # Retention (checkpoints/retention.py): idle threads keep only their latest state after
 # this many days, and are deleted after that many; unset (empty) turns a step off.
 CHECKPOINTS_RETENTION_PRUNE_DAYS = float(os.environ.get("CHECKPOINTS_RETENTION_PRUNE_DAYS", "30")) or None
