@@ -69,14 +69,3 @@ def _is_disconnect(conn, exc: DatabaseError) -> bool:
         return False
     raw = conn.connection
     return raw is None or getattr(raw, "closed", False) or getattr(raw, "broken", False)
-
-
-def server_side_execute(cur, sql: str, params, *, prepare: bool) -> None:
-    """Execute on PostgreSQL with server-side binding: values travel in binary, and a
-    constant statement can stay prepared on the pooled connection. Django's own cursor
-    binds client-side (hex-escaping every bytea into the SQL text)."""
-    import psycopg
-
-    db = cur.db
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as raw:
-        raw.execute(sql, params, prepare=prepare or None)

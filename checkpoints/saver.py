@@ -51,7 +51,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec, metrics
 from . import sql as q
-from .connection import run, server_side_execute
+from .connection import run
 from .tiers import configured_blob_store, configured_hot_tier, setting
 from .tiers.blobs import BlobStore, BlobStoreError
 
@@ -130,9 +130,6 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if self.size_policy not in ("warn", "reject"):
             raise ValueError(f"size_policy must be 'warn' or 'reject', not {self.size_policy!r}")
         self.blob_delete_grace = float(setting("CHECKPOINTS_BLOB_DELETE_GRACE", 60))
-        # Off by default, as Django leaves them: prepared statements break behind
-        # PgBouncer in transaction mode, and measured no faster here.
-        self.prepare = bool(setting("CHECKPOINTS_PG_PREPARE", False))
 
     # -- set-up -----------------------------------------------------------------
 
@@ -433,13 +430,10 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         dialect = self.dialect
 
         if dialect.batches_statements:
-            sql = dialect.put_sql()
-            columns = [[r[4] for r in b_rows], [r[8] for r in b_rows], [r[5] for r in b_rows],
-                       [r[6] for r in b_rows], [r[7] for r in b_rows]]
-            params = [thread_id, ns, *columns, *checkpoint_params, *thread_params, stored, ts, ts]
+            sql = dialect.put_sql(len(blobs))
 
             def write(cur):
-                server_side_execute(cur, sql, params, prepare=self.prepare)
+                cur.execute(sql, [*blob_params, *checkpoint_params, *thread_params, stored, ts, ts])
         else:
 
             def write(cur):

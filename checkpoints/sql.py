@@ -272,23 +272,14 @@ class PostgresDialect(Dialect):
 
         return ["metadata @> %s::jsonb"], [json.dumps(filter)]
 
-    def put_sql(self) -> str:
-        """Blobs, checkpoint and thread row in one statement: one round trip and one
-        transaction, with a constant text so the server can keep it prepared, and the
-        values bound in binary (no hex-escaped bytea in the SQL).
+    def put_sql(self, n_blobs: int) -> str:
+        """Blobs, checkpoint and thread row in one round trip and one transaction.
 
-        Parameters: thread_id, ns, then the blob columns as five arrays (channel,
-        version, type, blob, blob_key), then the checkpoint row, then the thread row.
-        `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint does
-        not count it twice.
+        `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint
+        does not count it twice.
         """
-        return f"""WITH blobs AS (
-    INSERT INTO {B} ({BLOB_COLS})
-    SELECT %s, %s, b.channel, b.version, b.type, b.blob, b.blob_key
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[], %s::text[])
-        AS b(channel, version, type, blob, blob_key)
-    ON CONFLICT DO NOTHING
-), ins AS (
+        blobs = self.insert_blobs_sql(n_blobs) + ";\n" if n_blobs else ""
+        return f"""{blobs}WITH ins AS (
     INSERT INTO {C} ({CHECKPOINT_COLS})
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
