@@ -424,7 +424,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             body[0], body[1], versions_json, meta_json, size, ts,
         ]
         thread_params = [
-            thread_id, *([thread_id, ns, checkpoint_id] * 3), status,
+            thread_id, thread_id, ns, checkpoint_id, status,
             str(meta.get("graph_id") or ""), _json(thread_meta), checkpoint_id if root else "",
         ]
         dialect = self.dialect

@@ -55,15 +55,15 @@ ON CONFLICT (thread_id) DO UPDATE SET
 # A put's status: LangGraph may save a step's writes before the checkpoint they belong
 # to (durability "async"), so an interrupt or error already written against this
 # checkpoint wins over the status the checkpoint itself implies.
-_HAS_WRITE = (
-    f"EXISTS (SELECT 1 FROM {W} WHERE thread_id = %s AND checkpoint_ns = %s "
-    "AND checkpoint_id = %s AND channel = '{}')"
-)
-PUT_STATUS_SQL = (
-    f"CASE WHEN {_HAS_WRITE.format('__error__')} THEN 'error' "
-    f"WHEN {_HAS_WRITE.format('__interrupt__')} AND NOT {_HAS_WRITE.format('__resume__')} "
-    "THEN 'interrupted' ELSE %s END"
-)
+PUT_STATUS_SQL = f"""COALESCE((
+    SELECT CASE
+        WHEN max(CASE WHEN channel = '__error__' THEN 1 ELSE 0 END) = 1 THEN 'error'
+        WHEN max(CASE WHEN channel = '__interrupt__' THEN 1 ELSE 0 END) = 1
+            AND max(CASE WHEN channel = '__resume__' THEN 1 ELSE 0 END) = 0 THEN 'interrupted'
+        END
+    FROM {W} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s
+        AND channel IN ('__error__', '__interrupt__', '__resume__')
+), %s)"""
 
 DELETE_THREAD_SQL = (
     f"DELETE FROM {W} WHERE thread_id = %s",
