@@ -11,27 +11,16 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+
+from timetravel.views.base import json_response, staff_view, wants_json
 
 from . import charts, prometheus, selectors, services
 from .forms import MigrationForm
 from .models import Migration
-
-
-def staff_view(view):
-    return staff_member_required(view)
-
-
-def wants_json(request) -> bool:
-    return request.GET.get("format") == "json"
-
-
-def json_response(data, *, status: int = 200) -> JsonResponse:
-    return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False})
 
 
 def page_context(request, **extra) -> dict:

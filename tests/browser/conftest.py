@@ -9,7 +9,6 @@ database is flushed after each test.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from tests.ports import free_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,10 +41,6 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed():
@@ -69,7 +65,7 @@ def _seed():
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, tmp_path_factory):
     db_file = settings.DATABASES["default"]["NAME"]
-    port = _free_port()
+    port = free_port()
     var_dir = tmp_path_factory.mktemp("console-var")
     env = {
         k: v for k, v in os.environ.items()

@@ -4,7 +4,6 @@ reference, and an unreachable store fails the put cleanly. Plus the size guard."
 
 import logging
 import os
-import socket
 import time
 import uuid
 
@@ -17,6 +16,7 @@ from checkpoints.saver import CheckpointTooLarge, DjangoSaver
 from checkpoints.tiers.blobs import BlobStoreError, FileBlobStore, S3BlobStore
 
 from .graphs import ChatState, chat_graph
+from tests.ports import free_port
 
 BIG = "x" * (5 * 1024 * 1024)
 
@@ -152,17 +152,13 @@ def test_size_guard_warns_by_default(db_alias, caplog):
 # -- S3 through moto's standalone server -------------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def s3_endpoint(monkeypatch):
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     for name, value in {

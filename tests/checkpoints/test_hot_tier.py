@@ -3,7 +3,6 @@ forks, and a Redis that fails (stopped, flushed, tampered with) never fails or l
 write."""
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ from checkpoints.tiers.hot import HotTier
 from tests.conftest import REDIS
 
 from .graphs import chat_graph
+from tests.ports import free_port
 
 pytestmark = [
     pytest.mark.skipif("postgres" not in settings.DATABASES, reason="needs PostgreSQL"),
@@ -161,10 +161,6 @@ def test_a_failed_write_through_is_repaired_before_redis_is_used_again(monkeypat
     assert graph.get_state(cfg("h7")).values["turns"] == 2
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -173,7 +169,7 @@ def own_redis(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
 
     def start():
         proc = subprocess.Popen(

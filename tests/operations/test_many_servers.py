@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from django.conf import settings
 
 from .conftest import ROOT
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif("postgres" not in settings.DATABASES,
                                                    reason="PostgreSQL does not answer")]
@@ -51,10 +51,6 @@ print("SESSIONS=" + json.dumps(sessions))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _redis_url() -> str:
@@ -128,7 +124,7 @@ def test_two_web_processes_and_two_workers_resume_each_interrupt_once(scratch_pg
     _run(["manage.py", "migrate", "--no-input", "-v", "0"], env)
     sessions = json.loads(_run(["manage.py", "shell", "-c", SEED], env).split("SESSIONS=")[1])
 
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = []
     try:
         for port in ports:
