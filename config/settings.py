@@ -125,7 +125,8 @@ TIMETRAVEL_DATABASE = os.environ.get("TIMETRAVEL_DATABASE", "default")
 TIMETRAVEL_RUN_LEASE_SECONDS = 600
 TIMETRAVEL_CLAIM_TIMEOUT_SECONDS = 300
 TIMETRAVEL_LOCK_WAIT_SECONDS = 30
-# A dotted path to a callable returning the `BaseStore` graphs get; empty for none.
+# A dotted path to a callable returning the `BaseStore` graphs get; empty: a DjangoStore
+# on the console's database.
 TIMETRAVEL_STORE = os.environ.get("TIMETRAVEL_STORE", "")
 CHANNEL_LAYERS = {
     "default": (

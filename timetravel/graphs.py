@@ -67,7 +67,7 @@ def store() -> Any:
 
 def graph_build(name: str, *, checkpointer: Any) -> Any:
     """A freshly compiled graph over `checkpointer` (used for previews)."""
-    return _factory(name)(checkpointer=checkpointer, store=_store())
+    return _factory(name)(checkpointer=checkpointer, store=store())
 
 
 @cache

@@ -88,7 +88,10 @@ def seed_demo(saver, n: int = len(SCENARIOS)) -> SeedResult:
     Returns:
         The thread ids created and skipped.
     """
-    graph = build_graph(checkpointer=saver)
+    from store.store import DjangoStore
+
+    # The store on the saver's database: customers' facts outlive their threads.
+    graph = build_graph(checkpointer=saver, store=DjangoStore(using=saver.using))
     result = SeedResult()
     names = list(SCENARIOS)
     for i in range(n):
