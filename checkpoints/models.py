@@ -64,7 +64,11 @@ class Checkpoint(models.Model):
 
     class Meta:
         db_table = "lg_checkpoint"
-        indexes = [models.Index(fields=["run_id"], name="lg_checkpoint_run")]
+        # Partial: runs outside LangGraph Server carry no run id, and a NULL entry per
+        # checkpoint would cost an index insert on every put for nothing.
+        indexes = [
+            models.Index(fields=["run_id"], name="lg_checkpoint_run_set", condition=models.Q(run_id__isnull=False))
+        ]
 
 
 class CheckpointBlob(models.Model):

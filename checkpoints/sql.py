@@ -94,7 +94,7 @@ COPY_THREAD_SQL = (
 
 SELECT_RUN_CHECKPOINTS_SQL = f"""
 SELECT thread_id, checkpoint_ns, checkpoint_id, channel_versions FROM {C}
-WHERE run_id IN ({{in_}})"""
+WHERE run_id IN ({{in_}}) AND run_id IS NOT NULL"""
 
 SELECT_NS_HEADS_SQL = f"""
 SELECT checkpoint_ns, max(checkpoint_id) FROM {C} WHERE thread_id = %s GROUP BY checkpoint_ns"""
