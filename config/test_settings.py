@@ -38,3 +38,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # No background metrics flusher under the tests: they flush explicitly.
 CHECKPOINTS_METRICS_FLUSH_SECONDS = 0
+# Off unless a test turns it on: its events would interleave with the ones a test expects.
+TIMETRAVEL_WATCH_SECONDS = 0

@@ -66,6 +66,7 @@
       const event = JSON.parse(message.data);
       body.dispatchEvent(new CustomEvent("console:" + event.type, { detail: event.data }));
       if (event.type === "checkpoint.created") schedule(event.data.checkpoint_id);
+      else if (event.type === "thread.changed") schedule(event.data.head);
       else if (event.type === "run.updated" || event.type.startsWith("interrupt.")) {
         if (event.type === "interrupt.resolved" && target) {
           const gone = target.querySelector(`[data-interrupt-id="${CSS.escape(event.data.interrupt_id)}"]`);

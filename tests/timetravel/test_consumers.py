@@ -115,3 +115,25 @@ async def test_events_cross_processes_through_redis(sqlite_console, operator_use
     assert await ws.receive_json_from(timeout=3) == {"type": "interrupt.created",
                                                      "data": {"thread_id": "t", "interrupt_ids": ["i"]}}
     await ws.disconnect()
+
+
+async def test_checkpoints_written_by_another_process_show_up(sqlite_console, operator_user, refund_thread, settings):
+    """An agent outside the console writes through the saver alone: the thread page's
+    socket still hears of its new head."""
+    from checkpoints.saver import DjangoSaver
+    from timetravel.demo import build_graph, user_message
+
+    settings.TIMETRAVEL_WATCH_SECONDS = 0.2
+    cookie = await sync_to_async(session_cookie)(operator_user)
+    ws, connected, _ = await connect(f"/ws/threads/{refund_thread}/", ORIGIN, (b"cookie", cookie))
+    assert connected
+    assert await ws.receive_nothing(timeout=0.5)  # nothing changed, nothing said
+
+    agent = build_graph(checkpointer=DjangoSaver(using=sqlite_console))
+    await agent.ainvoke(user_message("Where is order #555?", customer="Ada"), graph_config(refund_thread))
+    head = (await DjangoSaver(using=sqlite_console).aget_tuple(graph_config(refund_thread))).checkpoint["id"]
+    event = await ws.receive_json_from(timeout=3)
+    while event["data"]["head"] != head:
+        event = await ws.receive_json_from(timeout=3)
+    assert event["type"] == "thread.changed" and event["data"]["thread_id"] == refund_thread
+    await ws.disconnect()
