@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -63,6 +64,16 @@ _warned_threads: set[tuple[str, str]] = set()
 # executor (cpu + 4 threads: 6 on 2 cores), which capped 16 concurrent tasks below the
 # connection pool; one thread per pooled connection lets them all work at once.
 _executor: ThreadPoolExecutor | None = None
+
+
+def _forget_executor() -> None:
+    # A forked child (an RQ work horse) inherits the executor but not its threads.
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
 
 
 def _threaded(fn):
