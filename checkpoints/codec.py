@@ -28,7 +28,12 @@ from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME
 
 # Keys go into a JSON path on SQLite and must never reach an ORM lookup: letters,
 # digits, `_ . -`, and no `__` (Django's lookup separator). CVE-2025-67644.
-FILTER_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+FILTER_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def valid_filter_key(key: Any) -> bool:
+    """Whether `key` may name a metadata key in a filter (the saver's and the console's)."""
+    return isinstance(key, str) and bool(FILTER_KEY_RE.match(key)) and "__" not in key
 
 # Metadata keys LangGraph writes itself; the rest describe the thread.
 RUN_METADATA_KEYS = frozenset(
@@ -77,7 +82,7 @@ def validate_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(filter, Mapping):
         raise ValueError(f"filter must be a dict, got {type(filter).__name__}")
     for key in filter:
-        if not isinstance(key, str) or not FILTER_KEY_RE.match(key) or "__" in key:
+        if not valid_filter_key(key):
             raise ValueError(
                 f"Invalid metadata filter key {key!r}: use letters, digits, '_', '.', '-' "
                 "(and no '__')"

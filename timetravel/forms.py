@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from checkpoints.codec import valid_filter_key
 from checkpoints.models import ThreadStatus
 
 from . import selectors
@@ -58,7 +59,7 @@ class ThreadSearchForm(forms.Form):
 
     def clean_meta_key(self):
         key = self.cleaned_data["meta_key"].strip()
-        if key and (not selectors.META_KEY_RE.match(key) or "__" in key):
+        if key and not valid_filter_key(key):
             raise forms.ValidationError("Letters, digits, '_', '.' and '-' only")
         return key
 

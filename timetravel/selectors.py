@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.http import Http404
 from django.utils.safestring import mark_safe
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
+from checkpoints.codec import valid_filter_key
 from checkpoints.models import Checkpoint, CheckpointWrite, Thread
 from checkpoints.saver import DjangoSaver
 
@@ -33,7 +33,6 @@ PAGE_SIZE = 50
 TREE_PAGE_SIZE = 100
 INBOX_PAGE_SIZE = 25
 # Metadata keys go into a JSON path, never an ORM lookup (CVE-2025-67644).
-META_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 SORTS = {
     "-updated_at": ("updated_at", True),
@@ -172,7 +171,7 @@ def thread_list(
     if graph:
         qs = qs.filter(graph_id=graph)
     if meta_key:
-        if not META_KEY_RE.match(meta_key) or "__" in meta_key:
+        if not valid_filter_key(meta_key):
             raise ValueError("A metadata key has letters, digits, '_', '.' or '-' only")
         if meta_value == "":
             qs = qs.filter(metadata__has_key=meta_key)
