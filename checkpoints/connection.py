@@ -7,6 +7,13 @@ one (REFERENCE: 603 sessions for 100 invokes without this, a wedged pool with th
 but no release, 4-6 sessions with it). The release is guarded: only a connection this
 call opened, never inside a caller's `atomic` block. SQLite keeps per-thread
 connections, which are cheap and hold no server slot.
+
+The saver's hot statements run as server-side prepared statements on PostgreSQL
+(`prepared=True`): Django binds parameters on the client, so the server would plan a
+put's upsert afresh on every call, which costs more than executing it (0.25 ms of
+0.4 ms). Prepared statements live on the pooled connection and survive its return to
+the pool. A PgBouncer in transaction mode older than 1.21 cannot keep them: set
+`CHECKPOINTS_PREPARED_STATEMENTS = False` there.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
@@ -40,9 +48,38 @@ def use_connection(alias: str) -> Iterator:
             conn.close()
 
 
-def run(alias: str, fn: Callable[..., R], *, atomic: bool = False, retry: bool = True) -> R:
+@cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=True, binary=None):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+    return PreparedCursor
+
+
+def _cursor(conn, prepared: bool):
+    if not (prepared and conn.vendor == "postgresql"):
+        return conn.cursor()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    if conn.connection.prepare_threshold is None:
+        # Django turns psycopg's preparing off (None), which refuses even an explicit
+        # `prepare=True`. A threshold no query reaches prepares only what asks to be.
+        conn.connection.prepare_threshold = 2**31
+    raw = _prepared_cursor_class()(conn.connection)
+    # Django's own wrapping: error translation, execute wrappers, debug query log.
+    return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+
+
+def run(
+    alias: str, fn: Callable[..., R], *, atomic: bool = False, retry: bool = True, prepared: bool = False
+) -> R:
     """Run `fn(cursor)` on `alias`, inside one transaction when `atomic`
     (IMMEDIATE on SQLite, so a writer waits for the lock instead of failing).
+    With `prepared`, each statement on PostgreSQL is bound and prepared on the server:
+    one statement per `execute`, placeholders only where a value may stand.
 
     An idempotent call that fails on a dropped connection is retried once on a fresh one.
     """
@@ -51,9 +88,9 @@ def run(alias: str, fn: Callable[..., R], *, atomic: bool = False, retry: bool =
         with use_connection(alias) as conn:
             try:
                 if atomic:
-                    with transaction.atomic(using=alias), conn.cursor() as cur:
+                    with transaction.atomic(using=alias), _cursor(conn, prepared) as cur:
                         return fn(cur)
-                with conn.cursor() as cur:
+                with _cursor(conn, prepared) as cur:
                     return fn(cur)
             except (OperationalError, InterfaceError) as exc:
                 if not (retry and _is_disconnect(conn, exc)) or conn.in_atomic_block:

@@ -107,6 +107,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     Args:
         using: the Django database alias (SQLite or PostgreSQL).
         serde: the serializer; LangGraph's `JsonPlusSerializer` by default.
+        prepared_statements: prepare the hot statements on PostgreSQL (default: the
+            `CHECKPOINTS_PREPARED_STATEMENTS` setting, on); off behind a PgBouncer in
+            transaction mode older than 1.21.
 
     Example:
         ```python
@@ -125,6 +128,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         blob_threshold: int | None = None,
         max_checkpoint_bytes: int | None = None,
         size_policy: str | None = None,
+        prepared_statements: bool | None = None,
     ) -> None:
         super().__init__(serde=serde)
         self.using = using
@@ -141,6 +145,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if self.size_policy not in ("warn", "reject"):
             raise ValueError(f"size_policy must be 'warn' or 'reject', not {self.size_policy!r}")
         self.blob_delete_grace = float(setting("CHECKPOINTS_BLOB_DELETE_GRACE", 60))
+        self.prepared_statements = (
+            bool(setting("CHECKPOINTS_PREPARED_STATEMENTS", True)) if prepared_statements is None else prepared_statements
+        )
 
     # -- set-up -----------------------------------------------------------------
 
@@ -189,8 +196,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             self._dialect_cache = q.DIALECTS[vendor]
         return self._dialect_cache
 
-    def _run(self, fn, *, atomic: bool = False):
-        return run(self.using, fn, atomic=atomic)
+    def _run(self, fn, *, atomic: bool = False, prepared: bool = False):
+        return run(self.using, fn, atomic=atomic, prepared=prepared and self.prepared_statements)
 
     def _check_size(
         self, thread_id: str, checkpoint_id: str, row_size: int, inline: dict[str, tuple[str, bytes]]
@@ -272,7 +279,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             rows, gen = self.hot_tier.get(thread_id, ns, checkpoint_id)
         if rows is None:
             sql = self.dialect.select_tuples_sql(where, limit=True)
-            rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]))
+            rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]), prepared=True)
             if rows and self.hot_tier is not None:
                 self.hot_tier.fill(rows, gen=gen, latest=not checkpoint_id)
         tuples = codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
@@ -323,7 +330,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (%s, %s, %s)")
             params += list(after)
         sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=True)
-        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, size]))
+        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, size]), prepared=True)
         return codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
 
     @staticmethod
@@ -435,12 +442,12 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             body[0], body[1], versions_json, meta_json, size, ts,
         ]
         thread_params = [
-            thread_id, thread_id, ns, checkpoint_id, status,
+            thread_id, status,
             str(meta.get("graph_id") or ""), _json(thread_meta), checkpoint_id if root else "",
         ]
         dialect = self.dialect
 
-        if dialect.batches_statements:
+        if dialect.one_statement_writes:
             sql = dialect.put_sql(len(blobs))
 
             def write(cur):
@@ -458,7 +465,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                     [*thread_params, 0 if existed else 1, stored, ts, ts],
                 )
 
-        self._run(write, atomic=not dialect.batches_statements)
+        self._run(write, atomic=not dialect.one_statement_writes, prepared=True)
         metrics.incr("bytes_written.put", stored)
         if self.hot_tier is not None:
             versions = checkpoint.get("channel_versions") or {}
@@ -525,8 +532,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
             def write(cur):
                 cur.execute(writes_sql, params)
-        elif dialect.batches_statements:
-            both = f"{writes_sql};\n{thread_sql}"
+        elif dialect.one_statement_writes:
+            both = dialect.writes_with_thread_sql(len(dumped), replace=replace)
 
             def write(cur):
                 cur.execute(both, [*params, *thread_params])
@@ -536,7 +543,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 cur.execute(writes_sql, params)
                 cur.execute(thread_sql, thread_params)
 
-        self._run(write, atomic=bool(status) and not dialect.batches_statements)
+        self._run(write, atomic=bool(status) and not dialect.one_statement_writes, prepared=True)
         metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
         if self.hot_tier is not None:
             self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [

@@ -1,10 +1,11 @@
 """SQL of the saver, one class per database vendor.
 
 The two dialects differ only where the databases do: PostgreSQL reads JSON with
-`jsonb_each_text`, tests containment with `@>` and runs several statements in one round
-trip (Django's psycopg cursor binds client-side, so one `execute` may carry them and the
-server runs them as one implicit transaction); SQLite reads JSON with `json_each` and is
-in-process, so it runs statements one by one inside `BEGIN IMMEDIATE`.
+`jsonb_each_text`, tests containment with `@>` and writes a put (blobs, checkpoint,
+thread row) as one statement of data-modifying CTEs, so it is one round trip, one
+implicit transaction and one prepared plan (see `checkpoints.connection`); SQLite reads
+JSON with `json_each` and is in-process, so it runs statements one by one inside
+`BEGIN IMMEDIATE`.
 
 Every value is a parameter. The only text interpolated into SQL is placeholders and
 the fixed column lists below.
@@ -31,10 +32,12 @@ THREAD_COLS = (
 # Thread row upsert of a put. `updated_at` is indexed (the console sorts by it), so on
 # PostgreSQL it moves at most once a second: an update that changes no indexed column
 # is HOT (no new index entries), which halves the server time of a put in a busy run.
-# The head only moves forward, and only a put at or past the
-# head changes the status. An interrupt or error that a concurrent put_writes recorded
-# against this very checkpoint (it moved the head here) is kept: under READ COMMITTED
-# the put's own status was computed before that write committed.
+# The head only moves forward, and only a put at or past the head changes the status.
+# LangGraph may save a step's writes before the checkpoint they belong to (durability
+# "async"); a special write moves the head to its checkpoint, so an interrupt or error
+# already recorded against this very checkpoint is kept over the status the checkpoint
+# itself implies. ON CONFLICT DO UPDATE reads the latest committed row, so this holds
+# for a put_writes committed concurrently too.
 THREAD_UPSERT_TAIL = """
 ON CONFLICT (thread_id) DO UPDATE SET
     checkpoint_count = {T}.checkpoint_count + excluded.checkpoint_count,
@@ -51,19 +54,6 @@ ON CONFLICT (thread_id) DO UPDATE SET
     graph_id = CASE WHEN excluded.graph_id <> '' THEN excluded.graph_id ELSE {T}.graph_id END,
     metadata = {merge}
 """.format
-
-# A put's status: LangGraph may save a step's writes before the checkpoint they belong
-# to (durability "async"), so an interrupt or error already written against this
-# checkpoint wins over the status the checkpoint itself implies.
-PUT_STATUS_SQL = f"""COALESCE((
-    SELECT CASE
-        WHEN max(CASE WHEN channel = '__error__' THEN 1 ELSE 0 END) = 1 THEN 'error'
-        WHEN max(CASE WHEN channel = '__interrupt__' THEN 1 ELSE 0 END) = 1
-            AND max(CASE WHEN channel = '__resume__' THEN 1 ELSE 0 END) = 0 THEN 'interrupted'
-        END
-    FROM {W} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s
-        AND channel IN ('__error__', '__interrupt__', '__resume__')
-), %s)"""
 
 DELETE_THREAD_SQL = (
     f"DELETE FROM {W} WHERE thread_id = %s",
@@ -138,14 +128,14 @@ class Dialect:
     """Statements whose text depends on the database."""
 
     vendor: str
-    batches_statements: bool
+    one_statement_writes: bool  # a put or special put_writes is a single statement
     json_pairs: str  # table function yielding (key, value) text pairs of a JSON column
     metadata_merge: str
 
     def __init__(self) -> None:
         self.insert_thread_sql = (
             f"INSERT INTO {T} ({THREAD_COLS}) "
-            f"VALUES (%s, {PUT_STATUS_SQL}, %s, {self.json_param}, %s, %s, %s, %s, %s)"
+            f"VALUES (%s, %s, %s, {self.json_param}, %s, %s, %s, %s, %s)"
             + THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)
         )
 
@@ -255,7 +245,7 @@ SELECT checkpoint_id, {self.text('channel_versions')}, type, checkpoint FROM cha
 
 class PostgresDialect(Dialect):
     vendor = "postgresql"
-    batches_statements = True
+    one_statement_writes = True
     touched = (
         f"CASE WHEN excluded.updated_at > {T}.updated_at + interval '1 second' "
         f"THEN excluded.updated_at ELSE {T}.updated_at END"
@@ -273,13 +263,13 @@ class PostgresDialect(Dialect):
         return ["metadata @> %s::jsonb"], [json.dumps(filter)]
 
     def put_sql(self, n_blobs: int) -> str:
-        """Blobs, checkpoint and thread row in one round trip and one transaction.
+        """Blobs, checkpoint and thread row in one statement.
 
         `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint
         does not count it twice.
         """
-        blobs = self.insert_blobs_sql(n_blobs) + ";\n" if n_blobs else ""
-        return f"""{blobs}WITH ins AS (
+        blobs = f"blobs AS ({self.insert_blobs_sql(n_blobs)}),\n" if n_blobs else ""
+        return f"""WITH {blobs}ins AS (
     INSERT INTO {C} ({CHECKPOINT_COLS})
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
@@ -289,14 +279,19 @@ class PostgresDialect(Dialect):
     RETURNING (xmax = 0) AS inserted
 )
 INSERT INTO {T} ({THREAD_COLS})
-SELECT %s, {PUT_STATUS_SQL}, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s
+SELECT %s, %s, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s
 FROM ins
 {THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)}"""
 
 
+    def writes_with_thread_sql(self, n: int, *, replace: bool) -> str:
+        """Special writes and the thread row in one statement."""
+        return f"WITH w AS ({self.insert_writes_sql(n, replace=replace)})\n{self.writes_thread_sql}"
+
+
 class SqliteDialect(Dialect):
     vendor = "sqlite"
-    batches_statements = False
+    one_statement_writes = False
     touched = "excluded.updated_at"
     json_pairs = "json_each({col})"
     metadata_merge = f"json_patch({T}.metadata, excluded.metadata)"

@@ -56,3 +56,51 @@ def test_hundreds_of_invokes_keep_the_session_count_flat():
     # Every session ever seen came from the pool, and the pool never grew past its size.
     assert len(seen) <= pool_max, f"{len(seen)} distinct sessions for 200 invokes"
     assert peak[0] <= pool_max
+
+
+def _statements(cur) -> dict[str, int]:
+    cur.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+    return dict(cur.fetchall())
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_hot_statements_are_prepared_on_the_server_once(prepared):
+    """A put or a read is planned once per connection, not on every call (planning the
+    put's upsert costs more than running it); `prepared_statements=False` (for a
+    PgBouncer in transaction mode) prepares nothing."""
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.base.id import uuid6
+
+    from checkpoints.connection import use_connection
+
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None, prepared_statements=prepared)
+    config = {"configurable": {"thread_id": f"prep-{prepared}", "checkpoint_ns": ""}}
+    version = None
+    # Holding the connection keeps every saver call of this thread on one session.
+    with use_connection("postgres") as conn:
+        conn.ensure_connection()
+        with conn.cursor() as cur:
+            cur.execute("DEALLOCATE ALL")  # psycopg forgets its own cache on seeing this
+        for i in range(6):
+            version = saver.get_next_version(version, None)
+            checkpoint = {
+                **empty_checkpoint(), "id": str(uuid6(clock_seq=i)),
+                "channel_values": {"messages": [f"m{n}" for n in range(i + 1)]},
+                "channel_versions": {"messages": version},
+            }
+            config = saver.put(config, checkpoint, {"step": i}, {"messages": version})
+            saver.put_writes(config, [("__interrupt__", "approve?")], task_id="t")
+            assert saver.get_tuple(config).pending_writes == [("t", "__interrupt__", "approve?")]
+        with conn.cursor() as cur:
+            statements = _statements(cur)
+    if not prepared:
+        assert statements == {}
+        return
+    def calls(prefix):
+        return [n for s, n in statements.items() if s.lstrip().startswith(prefix)]
+
+    assert calls("WITH blobs AS (INSERT INTO lg_checkpoint_blob") == [6], statements
+    assert calls("WITH w AS (INSERT INTO lg_checkpoint_write") == [6], statements
+    assert calls("WITH page AS") == [6], statements
+    assert saver.get_tuple(config).checkpoint["channel_values"]["messages"][-1] == "m5"

@@ -242,3 +242,22 @@ def test_pending_writes_are_returned_in_sort_key_order(saver, db_alias):
     assert writes == [("task-a", "c", 3), ("task-b", "b", 2), ("task-b", "a", 1)]
     head_id = head.config["configurable"]["checkpoint_id"]
     assert CheckpointWrite.objects.using(db_alias).filter(thread_id="t-order", checkpoint_id=head_id).count() == 3
+
+
+@pytest.mark.parametrize("special, status", [("__interrupt__", "interrupted"), ("__error__", "error")])
+def test_status_of_writes_committed_before_their_checkpoint(saver, db_alias, special, status):
+    """Durability "async": a step's interrupt or error may reach the database before the
+    checkpoint it belongs to; the checkpoint's own status must not overwrite it."""
+    from langgraph.checkpoint.base.id import uuid6
+
+    thread = f"t-early-{status}"
+    first = saver.put(cfg(thread, checkpoint_ns=""), empty_checkpoint(), {"step": -1}, {})
+    checkpoint = {**empty_checkpoint(), "id": str(uuid6(clock_seq=1))}
+    early = cfg(thread, checkpoint_ns="", checkpoint_id=checkpoint["id"])
+    saver.put_writes(early, [(special, "stop")], task_id="task-1")
+    saver.put(first, checkpoint, {"step": 0}, {})
+    row = Thread.objects.using(db_alias).get(thread_id=thread)
+    assert (row.status, row.head_checkpoint_id, row.checkpoint_count) == (status, checkpoint["id"], 2)
+    # A resume written afterwards makes the thread runnable again.
+    saver.put_writes(early, [("__resume__", "go")], task_id="task-2")
+    assert Thread.objects.using(db_alias).get(thread_id=thread).status == "busy"
