@@ -29,6 +29,9 @@ Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import hashlib
 import logging
 import os
@@ -37,7 +40,6 @@ from typing import Any
 
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -77,12 +79,22 @@ if hasattr(os, "register_at_fork"):
 
 
 def _threaded(fn):
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(
-            max_workers=int(setting("CHECKPOINTS_ASYNC_THREADS", 16)), thread_name_prefix="djangosaver"
+    """`fn` as a coroutine function running on the saver's threads, in a copy of the
+    caller's context. A plain `run_in_executor`: asgiref's `sync_to_async` costs ~50 µs
+    more per call for thread-sensitivity bookkeeping the saver does not need."""
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        global _executor
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=int(setting("CHECKPOINTS_ASYNC_THREADS", 16)), thread_name_prefix="djangosaver"
+            )
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            _executor, functools.partial(context.run, fn, *args, **kwargs)
         )
-    return sync_to_async(fn, thread_sensitive=False, executor=_executor)
+
+    return call
 
 
 class CheckpointTooLarge(ValueError):
