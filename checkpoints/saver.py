@@ -6,7 +6,7 @@ Order of operations
 check the size guard; upload values at or above the blob threshold to blob storage
 (content-addressed; if storage fails, the put fails with `BlobStoreError` and no row
 is written); then in one transaction write the changed channels' blob rows, the
-checkpoint row and the thread row (one round trip on PostgreSQL, `BEGIN IMMEDIATE` on
+checkpoint row and the thread row (one prepared statement on PostgreSQL, `BEGIN IMMEDIATE` on
 SQLite); then write through to the Redis hot tier. If the database fails, nothing is
 written and the error propagates; if Redis fails, the put still succeeds (the hot tier
 counts and logs it, see `checkpoints.tiers.hot`).

@@ -114,6 +114,9 @@ CHECKPOINTS_BLOB_THRESHOLD = int(os.environ.get("CHECKPOINTS_BLOB_THRESHOLD", st
 CHECKPOINTS_BLOB_DELETE_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_DELETE_GRACE", "60"))
 CHECKPOINTS_MAX_CHECKPOINT_BYTES = int(os.environ.get("CHECKPOINTS_MAX_CHECKPOINT_BYTES", "10000"))
 CHECKPOINTS_SIZE_POLICY = os.environ.get("CHECKPOINTS_SIZE_POLICY", "warn")  # or "reject"
+# The saver's hot statements are prepared on PostgreSQL; turn off behind a PgBouncer in
+# transaction mode older than 1.21, which cannot keep prepared statements.
+CHECKPOINTS_PREPARED_STATEMENTS = os.environ.get("CHECKPOINTS_PREPARED_STATEMENTS", "1") not in ("0", "false", "")
 # Objects uploaded by a put that never committed are collected after this many seconds.
 CHECKPOINTS_BLOB_ORPHAN_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_ORPHAN_GRACE", "3600"))
 
