@@ -168,10 +168,8 @@ class Savers:
 
         # The Django set-up a project would have: one alias per database, each with the settings
         # `DjangoSaver.from_conn_string` would give it (Django's native psycopg pool of
-        # POOL_SIZE connections on PostgreSQL; WAL and IMMEDIATE on SQLite).
-        # `from_conn_string` itself can configure only the first URL of a process: a
-        # second call fails in `connections.configure_settings` ("You must define a
-        # 'default' database"), so the aliases are declared here.
+        # POOL_SIZE connections on PostgreSQL; WAL and IMMEDIATE on SQLite), declared
+        # up front so that the pool size is the anchors'.
         configure_django({
             "default": self.urls["django"],
             "django_async": self.urls["django_async"],

@@ -39,10 +39,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_script(url):
+def run_script(url, script=SCRIPT, **names):
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": ""}
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(root=str(ROOT), url=url)],
+        [sys.executable, "-c", script.format(root=str(ROOT), url=url, **names)],
         capture_output=True, text=True, timeout=120, env=env, cwd="/",
     )
     assert out.returncode == 0, out.stderr
@@ -51,6 +51,29 @@ def run_script(url):
 
 def test_outside_django_on_sqlite(tmp_path):
     assert run_script(f"sqlite:///{tmp_path / 'agent.db'}") == "2 4"
+
+
+TWO_URLS = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {root!r})
+    from checkpoints.saver import DjangoSaver
+    from tests.checkpoints.graphs import chat_graph
+
+    cfg = {{"configurable": {{"thread_id": "t"}}}}
+    first = DjangoSaver.from_conn_string({first!r})
+    second = DjangoSaver.from_conn_string({second!r})
+    again = DjangoSaver.from_conn_string({first!r})
+    chat_graph(first).invoke({{"messages": [{{"role": "user", "content": "one"}}]}}, cfg)
+    print(first.using == again.using != second.using, chat_graph(second).get_state(cfg).values)
+    """
+)
+
+
+def test_outside_django_two_urls_in_one_process(tmp_path):
+    """A second URL becomes its own alias; the same URL again reuses its alias."""
+    first, second = (f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db"))
+    assert run_script(first, TWO_URLS, first=first, second=second) == "True {}"
 
 
 @pytest.mark.skipif("postgres" not in settings.DATABASES, reason="needs PostgreSQL")
