@@ -24,4 +24,5 @@ def apply_retention(using: str = "default") -> dict:
         using=using,
         prune_days=getattr(settings, "CHECKPOINTS_RETENTION_PRUNE_DAYS", None),
         delete_days=getattr(settings, "CHECKPOINTS_RETENTION_DELETE_DAYS", None),
+        tombstone_days=getattr(settings, "CHECKPOINTS_TOMBSTONE_DAYS", 7),
     )

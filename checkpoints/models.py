@@ -44,6 +44,25 @@ class Thread(models.Model):
         return self.thread_id
 
 
+class ThreadTombstone(models.Model):
+    """A deleted thread: a put or write for one of its checkpoints created before the
+    delete (`checkpoint_id <= deleted_before`; checkpoint ids are time-ordered uuid6) is
+    refused, so a run still in flight cannot bring the thread back (langgraph#7206).
+    A new run on the same thread_id writes later ids and is accepted. On PostgreSQL a
+    write already executing when the delete commits can still land (READ COMMITTED);
+    the run's next write is refused. SQLite serialises writers, so there it cannot."""
+
+    thread_id = models.TextField(primary_key=True)
+    deleted_before = models.TextField()
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "lg_thread_tombstone"
+
+    def __str__(self):
+        return self.thread_id
+
+
 class Checkpoint(models.Model):
     """A checkpoint without its channel values: the body is `serde.dumps_typed` of the
     checkpoint less `channel_values` and `channel_versions`; the versions are kept as

@@ -3,7 +3,9 @@
 A thread idle (or failed) for `CHECKPOINTS_RETENTION_PRUNE_DAYS` keeps only its latest
 state (`prune(keep_latest)`, which keeps what a DeltaChannel needs to rebuild); one
 idle for `CHECKPOINTS_RETENTION_DELETE_DAYS` is deleted. Interrupted and busy threads
-are never touched: a person may still answer, or a run is still going.
+are never touched: a person may still answer, or a run is still going. Tombstones of
+deleted threads go after `CHECKPOINTS_TOMBSTONE_DAYS`, long after any run that was in
+flight at the delete has ended.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .codec import now
-from .models import Thread
+from .models import Thread, ThreadTombstone
 from .saver import DjangoSaver
 
 BATCH = 200
@@ -25,11 +27,13 @@ def _stale(using: str, days: float, *, more_than_one: bool):
     return rows.order_by("updated_at").values_list("thread_id", flat=True)
 
 
-def retention_apply(*, using: str, prune_days: float | None, delete_days: float | None) -> dict:
-    """Prune, then delete, stale threads in batches.
+def retention_apply(
+    *, using: str, prune_days: float | None, delete_days: float | None, tombstone_days: float = 7
+) -> dict:
+    """Prune, then delete, stale threads in batches, and drop old tombstones.
 
     Returns:
-        `{"pruned": n, "deleted": m}`.
+        `{"pruned": n, "deleted": m, "tombstones": k}`.
     """
     saver = DjangoSaver(using=using)
     pruned = deleted = 0
@@ -44,4 +48,6 @@ def retention_apply(*, using: str, prune_days: float | None, delete_days: float 
         for start in range(0, len(stale), BATCH):
             saver.prune(stale[start : start + BATCH], strategy="keep_latest")
         pruned = len(stale)
-    return {"pruned": pruned, "deleted": deleted}
+    expired = ThreadTombstone.objects.using(using).filter(deleted_at__lt=now() - timedelta(days=tombstone_days))
+    tombstones, _ = expired.delete()
+    return {"pruned": pruned, "deleted": deleted, "tombstones": tombstones}

@@ -50,6 +50,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     DeltaChannelHistory,
 )
+from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec, metrics
@@ -97,6 +98,14 @@ def _threaded(fn):
     return call
 
 
+class ThreadDeleted(RuntimeError):
+    """A put or write for a checkpoint created before its thread was deleted: a run
+    still in flight must not bring the thread back (langgraph#7206)."""
+
+    def __init__(self, thread_id: str, checkpoint_id: str) -> None:
+        super().__init__(f"Thread {thread_id!r} was deleted after checkpoint {checkpoint_id} was created")
+
+
 class CheckpointTooLarge(ValueError):
     """A checkpoint above `CHECKPOINTS_MAX_CHECKPOINT_BYTES` under the `reject` policy."""
 
@@ -111,6 +120,28 @@ def _fetchall(cur, sql: str, params: Sequence[Any]) -> list:
 
 def _in(n: int) -> str:
     return q.placeholders(n)
+
+
+def _deleted(cur, thread_id: str, checkpoint_id: str) -> bool:
+    cur.execute(q.DEAD_SQL, [thread_id, checkpoint_id])
+    return cur.fetchone() is not None
+
+
+def _delete_threads(cur, thread_ids: Sequence[str]) -> set[str]:
+    """Delete every row of the threads and leave a tombstone for each; returns the
+    blob storage keys the threads referenced.
+
+    The tombstone's boundary is the later of now (as a checkpoint id) and the newest
+    checkpoint stored, so a writer whose clock runs ahead is refused too."""
+    keys: set[str] = set()
+    deleted_at = codec.now()
+    for thread_id in thread_ids:
+        keys |= {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
+        newest = _fetchall(cur, q.SELECT_MAX_CHECKPOINT_SQL, [thread_id])[0][0] or ""
+        cur.execute(q.TOMBSTONE_SQL, [thread_id, max(str(uuid6()), newest), deleted_at])
+        for statement in q.DELETE_THREAD_SQL:
+            cur.execute(statement, [thread_id])
+    return keys
 
 
 class DjangoSaver(BaseCheckpointSaver[str]):
@@ -419,6 +450,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         Raises:
             ValueError: no `thread_id`, or a value or metadata that cannot be serialised;
                 nothing is written.
+            ThreadDeleted: the thread was deleted after this checkpoint was created;
+                nothing is written.
         """
         thread_id, ns, parent_id = codec.thread_key(config)
         checkpoint_id = codec.valid_id("checkpoint id", checkpoint["id"])
@@ -463,10 +496,13 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             sql = dialect.put_sql(len(blobs))
 
             def write(cur):
-                cur.execute(sql, [*blob_params, *checkpoint_params, *thread_params, stored, ts, ts])
+                cur.execute(sql, [thread_id, checkpoint_id, *blob_params, *checkpoint_params, *thread_params, stored, ts, ts])
+                return cur.fetchone()[0]
         else:
 
             def write(cur):
+                if _deleted(cur, thread_id, checkpoint_id):
+                    return False
                 if blobs:
                     cur.execute(dialect.insert_blobs_sql(len(blobs)), blob_params)
                 cur.execute(dialect.checkpoint_exists_sql, [thread_id, ns, checkpoint_id])
@@ -476,8 +512,10 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                     dialect.insert_thread_sql,
                     [*thread_params, 0 if existed else 1, stored, ts, ts],
                 )
+                return True
 
-        self._run(write, atomic=not dialect.one_statement_writes, prepared=True)
+        if not self._run(write, atomic=not dialect.one_statement_writes, prepared=True):
+            raise ThreadDeleted(thread_id, checkpoint_id)
         metrics.incr("bytes_written.put", stored)
         if self.hot_tier is not None:
             versions = checkpoint.get("channel_versions") or {}
@@ -516,6 +554,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         Raises:
             ValueError: no `thread_id`/`checkpoint_id`, or a value that cannot be
                 serialised; nothing is written.
+            ThreadDeleted: as for `put`.
         """
         thread_id, ns, checkpoint_id = codec.thread_key(config)
         if not checkpoint_id:
@@ -535,27 +574,28 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             sum(len(d[3]) for d in dumped), ts, ts, status, status,
         ]
         dialect = self.dialect
-        writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
-        thread_sql = dialect.writes_thread_sql
-
         # Ordinary writes leave the thread row alone: every task of a step writes, and
         # all of them updating one row would queue behind each other and the step's put.
-        if not status:
+        if dialect.one_statement_writes:
+            sql = dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status))
+            sql_params = [thread_id, checkpoint_id, *params, *(thread_params if status else ())]
 
             def write(cur):
-                cur.execute(writes_sql, params)
-        elif dialect.one_statement_writes:
-            both = dialect.writes_with_thread_sql(len(dumped), replace=replace)
-
-            def write(cur):
-                cur.execute(both, [*params, *thread_params])
+                cur.execute(sql, sql_params)
+                return cur.fetchone()[0]
         else:
+            writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
 
             def write(cur):
+                if _deleted(cur, thread_id, checkpoint_id):
+                    return False
                 cur.execute(writes_sql, params)
-                cur.execute(thread_sql, thread_params)
+                if status:
+                    cur.execute(dialect.writes_thread_sql, thread_params)
+                return True
 
-        self._run(write, atomic=bool(status) and not dialect.one_statement_writes, prepared=True)
+        if not self._run(write, atomic=not dialect.one_statement_writes, prepared=True):
+            raise ThreadDeleted(thread_id, checkpoint_id)
         metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
         if self.hot_tier is not None:
             self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
@@ -578,16 +618,11 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     @metrics.timed("delete_thread")
     def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, blob and write of a thread, and its thread row."""
+        """Delete every checkpoint, blob and write of a thread, and its thread row, and
+        leave a tombstone: later writes for checkpoints created before now raise
+        `ThreadDeleted` (a new run on the same thread_id is not affected)."""
         thread_id = codec.valid_id("thread_id", thread_id)
-
-        def delete(cur):
-            keys = {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
-            for statement in q.DELETE_THREAD_SQL:
-                cur.execute(statement, [thread_id])
-            return keys
-
-        self._after_delete([thread_id], self._run(delete, atomic=True))
+        self._after_delete([thread_id], self._run(lambda cur: _delete_threads(cur, [thread_id]), atomic=True))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await _threaded(self.delete_thread)(thread_id)
@@ -718,16 +753,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if not thread_ids:
             return
         if strategy == "delete":
-
-            def delete(cur):
-                keys: set[str] = set()
-                for thread_id in thread_ids:
-                    keys |= {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
-                    for statement in q.DELETE_THREAD_SQL:
-                        cur.execute(statement, [thread_id])
-                return keys
-
-            self._after_delete(thread_ids, self._run(delete, atomic=True))
+            self._after_delete(thread_ids, self._run(lambda cur: _delete_threads(cur, thread_ids), atomic=True))
             return
         for thread_id in thread_ids:
             freed = self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)

@@ -17,6 +17,7 @@ T = "lg_thread"
 C = "lg_checkpoint"
 B = "lg_checkpoint_blob"
 W = "lg_checkpoint_write"
+TB = "lg_thread_tombstone"
 
 CHECKPOINT_COLS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, "
@@ -61,6 +62,16 @@ DELETE_THREAD_SQL = (
     f"DELETE FROM {C} WHERE thread_id = %s",
     f"DELETE FROM {T} WHERE thread_id = %s",
 )
+
+# A deleted thread's tombstone: later writes for checkpoints created before the delete
+# are refused (see `checkpoints.models.ThreadTombstone`). The boundary only grows.
+TOMBSTONE_SQL = f"""
+INSERT INTO {TB} (thread_id, deleted_before, deleted_at) VALUES (%s, %s, %s)
+ON CONFLICT (thread_id) DO UPDATE SET deleted_at = excluded.deleted_at,
+    deleted_before = CASE WHEN excluded.deleted_before > {TB}.deleted_before
+        THEN excluded.deleted_before ELSE {TB}.deleted_before END"""
+SELECT_MAX_CHECKPOINT_SQL = f"SELECT max(checkpoint_id) FROM {C} WHERE thread_id = %s"
+DEAD_SQL = f"SELECT 1 FROM {TB} WHERE thread_id = %s AND deleted_before >= %s"
 
 COPY_THREAD_SQL = (
     f"""INSERT INTO {B} ({BLOB_COLS})
@@ -145,8 +156,7 @@ class Dialect:
     # put_writes: adds the writes' bytes; only special writes (error, interrupt, resume)
     # change the status, and only at or past the head. Writes may commit before their
     # checkpoint (durability "async"), so they move the head forward too.
-    writes_thread_sql = f"""
-INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)
+    writes_thread_tail = f"""
 ON CONFLICT (thread_id) DO UPDATE SET
     bytes_stored = {T}.bytes_stored + excluded.bytes_stored,
     updated_at = excluded.updated_at,
@@ -154,6 +164,9 @@ ON CONFLICT (thread_id) DO UPDATE SET
         THEN %s ELSE {T}.status END,
     head_checkpoint_id = CASE WHEN excluded.head_checkpoint_id > {T}.head_checkpoint_id
         THEN excluded.head_checkpoint_id ELSE {T}.head_checkpoint_id END"""
+    writes_thread_sql = (
+        f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)" + writes_thread_tail
+    )
 
     def select_tuples_sql(self, where: str, *, limit: bool) -> str:
         """One statement returning a page of checkpoints with their blobs and writes.
@@ -200,18 +213,19 @@ FROM page p JOIN {W} w ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.chec
         rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * n)
         return f"INSERT INTO {B} ({BLOB_COLS}) VALUES {rows} ON CONFLICT DO NOTHING"
 
-    def insert_writes_sql(self, n: int, *, replace: bool) -> str:
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * n)
+    @staticmethod
+    def writes_conflict(replace: bool) -> str:
         action = (
             "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
             "blob = excluded.blob, task_path = excluded.task_path"
             if replace
             else "DO NOTHING"
         )
-        return (
-            f"INSERT INTO {W} ({WRITE_COLS}) VALUES {rows} "
-            f"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {action}"
-        )
+        return f"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {action}"
+
+    def insert_writes_sql(self, n: int, *, replace: bool) -> str:
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * n)
+        return f"INSERT INTO {W} ({WRITE_COLS}) VALUES {rows} {self.writes_conflict(replace)}"
 
     def chain_sql(self) -> str:
         """The parent chain of one checkpoint, itself first: (id, versions, type, body)."""
@@ -262,31 +276,57 @@ class PostgresDialect(Dialect):
 
         return ["metadata @> %s::jsonb"], [json.dumps(filter)]
 
+    # Every write statement of a put or put_writes opens with this gate and ends by
+    # returning it: a thread deleted after the checkpoint was created writes nothing.
+    LIVE = f"live AS (SELECT NOT EXISTS ({DEAD_SQL}) AS ok)"
+
     def put_sql(self, n_blobs: int) -> str:
-        """Blobs, checkpoint and thread row in one statement.
+        """Blobs, checkpoint and thread row in one statement; returns `ok`, false when
+        the thread was deleted after this checkpoint was created (nothing written).
+        Params: thread_id, checkpoint_id (the gate), the blob rows, the checkpoint row,
+        the thread row.
 
         `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint
         does not count it twice.
         """
-        blobs = f"blobs AS ({self.insert_blobs_sql(n_blobs)}),\n" if n_blobs else ""
-        return f"""WITH {blobs}ins AS (
+        blobs = ""
+        if n_blobs:
+            rows = ", ".join(["(%s, %s, %s, %s, %s, %s::bytea, %s)"] * n_blobs)
+            blobs = f"""blobs AS (
+    INSERT INTO {B} ({BLOB_COLS}) SELECT v.* FROM (VALUES {rows}) AS v, live WHERE live.ok
+    ON CONFLICT DO NOTHING),
+"""
+        return f"""WITH {self.LIVE},
+{blobs}ins AS (
     INSERT INTO {C} ({CHECKPOINT_COLS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+    SELECT %s, %s, %s, %s, %s, %s, %s::bytea, %s::jsonb, %s::jsonb, %s, %s FROM live WHERE live.ok
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         type = excluded.type, checkpoint = excluded.checkpoint,
         channel_versions = excluded.channel_versions, metadata = excluded.metadata,
         run_id = excluded.run_id, size = excluded.size
     RETURNING (xmax = 0) AS inserted
-)
+),
+t AS (
 INSERT INTO {T} ({THREAD_COLS})
 SELECT %s, %s, %s, %s::jsonb, %s, CASE WHEN ins.inserted THEN 1 ELSE 0 END, %s, %s, %s
 FROM ins
-{THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)}"""
+{THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)})
+SELECT ok FROM live"""
 
-
-    def writes_with_thread_sql(self, n: int, *, replace: bool) -> str:
-        """Special writes and the thread row in one statement."""
-        return f"WITH w AS ({self.insert_writes_sql(n, replace=replace)})\n{self.writes_thread_sql}"
+    def put_writes_sql(self, n: int, *, replace: bool, with_thread: bool) -> str:
+        """Writes (and, for special writes, the thread row) in one statement; returns
+        `ok` like `put_sql`. Params: thread_id, checkpoint_id, the write rows, then the
+        thread row's."""
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s::bytea)"] * n)
+        thread = ""
+        if with_thread:
+            thread = f""",
+t AS (INSERT INTO {T} ({THREAD_COLS})
+    SELECT %s, %s, '', '{{}}'::jsonb, %s, 0, %s, %s, %s FROM live WHERE live.ok{self.writes_thread_tail})"""
+        return f"""WITH {self.LIVE},
+w AS (INSERT INTO {W} ({WRITE_COLS}) SELECT v.* FROM (VALUES {rows}) AS v, live WHERE live.ok
+    {self.writes_conflict(replace)}){thread}
+SELECT ok FROM live"""
 
 
 class SqliteDialect(Dialect):

@@ -184,6 +184,8 @@ CHECKPOINTS_RETENTION_PRUNE_DAYS = float(os.environ.get("CHECKPOINTS_RETENTION_P
 CHECKPOINTS_RETENTION_DELETE_DAYS = (
     float(os.environ["CHECKPOINTS_RETENTION_DELETE_DAYS"]) if os.environ.get("CHECKPOINTS_RETENTION_DELETE_DAYS") else None
 )
+# A deleted thread's tombstone (refusing late writes of runs in flight) is kept this long.
+CHECKPOINTS_TOMBSTONE_DAYS = float(os.environ.get("CHECKPOINTS_TOMBSTONE_DAYS", "7"))
 # A thread page also watches its thread row this often (seconds; 0: off), so checkpoints
 # written by agents in other processes show without a reload.
 TIMETRAVEL_WATCH_SECONDS = float(os.environ.get("TIMETRAVEL_WATCH_SECONDS", "2"))

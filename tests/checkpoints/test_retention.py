@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from checkpoints.codec import now
-from checkpoints.models import Checkpoint, Thread
+from checkpoints.models import Checkpoint, Thread, ThreadTombstone
 from checkpoints.retention import retention_apply
 
 from .graphs import chat_graph
@@ -31,9 +31,14 @@ def threads(saver, db_alias):
 
 def test_retention_prunes_then_deletes_only_idle_threads(saver, db_alias, threads):
     result = retention_apply(using=db_alias, prune_days=30, delete_days=365)
-    assert result == {"pruned": 1, "deleted": 1}
+    assert result == {"pruned": 1, "deleted": 1, "tombstones": 0}
     count = lambda t: Checkpoint.objects.using(db_alias).filter(thread_id=t).count()  # noqa: E731
     assert count("old") == 1 and count("older") == 0
     assert count("fresh") == 6 and count("waiting") == 6
     assert threads.get_state({"configurable": {"thread_id": "old"}}).values["turns"] == 2
-    assert retention_apply(using=db_alias, prune_days=30, delete_days=365) == {"pruned": 0, "deleted": 0}
+    assert retention_apply(using=db_alias, prune_days=30, delete_days=365) == {"pruned": 0, "deleted": 0, "tombstones": 0}
+    # The deleted thread's tombstone outlives any run in flight, then goes.
+    tombstone = ThreadTombstone.objects.using(db_alias).filter(thread_id="older")
+    tombstone.update(deleted_at=now() - timedelta(days=8))
+    assert retention_apply(using=db_alias, prune_days=None, delete_days=None)["tombstones"] == 1
+    assert not tombstone.exists()

@@ -11,8 +11,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from checkpoints.models import Checkpoint, CheckpointBlob, CheckpointWrite, Thread
-from checkpoints.saver import DjangoSaver
+from checkpoints.models import Checkpoint, CheckpointBlob, CheckpointWrite, Thread, ThreadTombstone
+from checkpoints.saver import DjangoSaver, ThreadDeleted
 
 from .graphs import ChatState, chat_graph, delta_graph
 
@@ -261,3 +261,42 @@ def test_status_of_writes_committed_before_their_checkpoint(saver, db_alias, spe
     # A resume written afterwards makes the thread runnable again.
     saver.put_writes(early, [("__resume__", "go")], task_id="task-2")
     assert Thread.objects.using(db_alias).get(thread_id=thread).status == "busy"
+
+
+@pytest.mark.parametrize("how", ["delete_thread", "prune"])
+def test_late_writes_after_a_delete_do_not_bring_the_thread_back(saver, db_alias, how):
+    """langgraph#7206: a run still in flight when its thread is deleted keeps writing;
+    its writes are refused, and a new run on the same thread_id starts afresh."""
+    from langgraph.checkpoint.base.id import uuid6
+
+    graph = chat_graph(saver)
+    graph.invoke(say("hi"), cfg("t-late"))
+    head = saver.get_tuple(cfg("t-late"))
+    in_flight = {**empty_checkpoint(), "id": str(uuid6(clock_seq=7))}  # created before the delete
+    if how == "delete_thread":
+        saver.delete_thread("t-late")
+    else:
+        saver.prune(["t-late"], strategy="delete")
+    with pytest.raises(ThreadDeleted, match="t-late"):
+        saver.put_writes(head.config, [("messages", ["late"])], task_id="late-task")
+    with pytest.raises(ThreadDeleted):
+        saver.put_writes(head.config, [("__interrupt__", "late")], task_id="late-task")
+    with pytest.raises(ThreadDeleted):
+        saver.put(head.config, in_flight, {"step": 9}, {})
+    for model in (Thread, Checkpoint, CheckpointBlob, CheckpointWrite):
+        assert not model.objects.using(db_alias).filter(thread_id="t-late").exists(), model
+    assert saver.get_tuple(cfg("t-late")) is None
+    assert ThreadTombstone.objects.using(db_alias).get(thread_id="t-late").deleted_before >= in_flight["id"]
+
+    graph.invoke(say("again"), cfg("t-late"))
+    assert [m["content"] for m in graph.get_state(cfg("t-late")).values["messages"]][0] == "again"
+    assert Thread.objects.using(db_alias).get(thread_id="t-late").checkpoint_count == 3
+
+
+async def test_late_async_writes_after_a_delete_are_refused(saver):
+    await chat_graph(saver).ainvoke(say("hi"), cfg("t-alate"))
+    head = await saver.aget_tuple(cfg("t-alate"))
+    await saver.adelete_thread("t-alate")
+    with pytest.raises(ThreadDeleted):
+        await saver.aput_writes(head.config, [("messages", ["late"])], task_id="late-task")
+    assert await saver.aget_tuple(cfg("t-alate")) is None
