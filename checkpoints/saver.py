@@ -710,13 +710,15 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     @metrics.timed("copy_thread")
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history (every checkpoint with its parent chain, blobs
-        and writes, in every namespace) to another thread id."""
+        and writes, in every namespace) to another thread id. A tombstone the target
+        id had is lifted: the copy is meant to continue from its older checkpoints."""
         source = codec.valid_id("source_thread_id", source_thread_id)
         target = codec.valid_id("target_thread_id", target_thread_id)
         if source == target:
             raise ValueError("copy_thread needs two different thread ids")
 
         def copy(cur):
+            cur.execute(q.LIFT_TOMBSTONE_SQL, [target])
             for statement in q.COPY_THREAD_SQL:
                 cur.execute(statement, [target, source])
             self._refresh_thread(cur, target)

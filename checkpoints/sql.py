@@ -72,6 +72,7 @@ ON CONFLICT (thread_id) DO UPDATE SET deleted_at = excluded.deleted_at,
         THEN excluded.deleted_before ELSE {TB}.deleted_before END"""
 SELECT_MAX_CHECKPOINT_SQL = f"SELECT max(checkpoint_id) FROM {C} WHERE thread_id = %s"
 DEAD_SQL = f"SELECT 1 FROM {TB} WHERE thread_id = %s AND deleted_before >= %s"
+LIFT_TOMBSTONE_SQL = f"DELETE FROM {TB} WHERE thread_id = %s"
 
 COPY_THREAD_SQL = (
     f"""INSERT INTO {B} ({BLOB_COLS})

@@ -179,6 +179,18 @@ def test_copy_thread_copies_the_whole_chain_and_continues(saver, db_alias):
     assert target.checkpoint_count == len(dst) + 3
 
 
+def test_copy_into_a_deleted_thread_id_lifts_its_tombstone(saver, db_alias):
+    graph = chat_graph(saver)
+    graph.invoke(say("gone"), cfg("t-reused"))
+    graph.invoke(say("one"), cfg("t-orig"))
+    saver.delete_thread("t-reused")
+    saver.copy_thread("t-orig", "t-reused")
+    copied = saver.get_tuple(cfg("t-reused"))  # older than the delete, yet writable
+    saver.put_writes(copied.config, [("messages", ["resumed"])], task_id="task-r")
+    assert saver.get_tuple(copied.config).pending_writes == [("task-r", "messages", ["resumed"])]
+    assert not ThreadTombstone.objects.using(db_alias).filter(thread_id="t-reused").exists()
+
+
 def test_delete_for_runs_reparents_survivors(saver, db_alias):
     import uuid
 
