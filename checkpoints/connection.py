@@ -28,7 +28,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 R = TypeVar("R")
 
-# A dropped connection is retried once within this deadline for idempotent operations.
+# Calls that failed on a dropped connection are retried within this deadline (idempotent operations).
 RETRY_DEADLINE_S = 5.0
 
 
@@ -81,9 +81,13 @@ def run(
     With `prepared`, each statement on PostgreSQL is bound and prepared on the server:
     one statement per `execute`, placeholders only where a value may stand.
 
-    An idempotent call that fails on a dropped connection is retried once on a fresh one.
+    An idempotent call that fails on a dropped connection is retried on a fresh one,
+    within `RETRY_DEADLINE_S`. After a server restart every idle pooled connection is
+    dead, and each attempt discards one, so a call may need as many attempts as the pool
+    has connections (plus one).
     """
     deadline = time.monotonic() + RETRY_DEADLINE_S
+    attempts: int | None = None if retry else 0
     while True:
         with use_connection(alias) as conn:
             try:
@@ -93,12 +97,19 @@ def run(
                 with _cursor(conn, prepared) as cur:
                     return fn(cur)
             except (OperationalError, InterfaceError) as exc:
-                if not (retry and _is_disconnect(conn, exc)) or conn.in_atomic_block:
+                if attempts is None:
+                    attempts = _pool_size(conn) + 1
+                if attempts <= 0 or not _is_disconnect(conn, exc) or conn.in_atomic_block:
                     raise
                 if time.monotonic() > deadline:
                     raise
                 conn.close()
-                retry = False
+                attempts -= 1
+
+
+def _pool_size(conn) -> int:
+    pool = conn.pool if _pooled(conn) else None  # OPTIONS may say just `"pool": True`
+    return pool.max_size if pool is not None else 1
 
 
 def _is_disconnect(conn, exc: DatabaseError) -> bool:

@@ -22,7 +22,8 @@ blob storage and checked against their digest before deserialising; a missing or
 tampered object is a `BlobStoreError`. A missing checkpoint is `None`. `list` pages
 through the same statement (database only).
 
-A dropped PostgreSQL connection is retried once for these idempotent operations.
+A dropped PostgreSQL connection is retried (on each dead pooled connection in turn, within
+a deadline) for these idempotent operations.
 Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
 `with_allowlist` and `LANGGRAPH_STRICT_MSGPACK` apply; metadata is plain JSON.
 """

@@ -104,3 +104,35 @@ def test_hot_statements_are_prepared_on_the_server_once(prepared):
     assert calls("INSERT INTO lg_checkpoint_write") == [6], statements
     assert calls("WITH page AS") == [6], statements
     assert saver.get_tuple(config).checkpoint["channel_values"]["messages"][-1] == "m5"
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_calls_recover_when_every_pooled_connection_was_dropped():
+    """A PostgreSQL restart (or a failover) leaves every idle pooled connection dead; the
+    saver's next calls discard them and succeed instead of failing one per connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alias = "postgres"
+    db = settings.DATABASES[alias]
+    saver = DjangoSaver(using=alias, hot_tier=None, blob_store=None)
+    graph = chat_graph(saver)
+    config = {"configurable": {"thread_id": "dropped"}}
+    graph.invoke({"messages": [{"role": "user", "content": "before"}]}, config)
+    # Several connections in the pool: concurrent reads from several threads.
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: saver.get_tuple(config), range(24)))
+    url = f"postgresql://{db['USER'] or 'postgres'}@{db['HOST']}:{db['PORT']}/postgres"
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db["NAME"],),
+        ).fetchone()[0]
+    assert killed >= 2
+    time.sleep(0.2)  # let the terminations land
+    try:
+        assert saver.get_tuple(config) is not None
+        graph.invoke({"messages": [{"role": "user", "content": "after"}]}, config)
+        messages = graph.get_state(config).values["messages"]
+        assert [m["content"] for m in messages if m["role"] == "user"] == ["before", "after"]
+    finally:
+        connections[alias].close_pool()  # dead connections the saver never met stay idle
