@@ -19,7 +19,7 @@ the pool. A PgBouncer in transaction mode older than 1.21 cannot keep them: set
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import TypeVar
@@ -27,6 +27,7 @@ from typing import TypeVar
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 R = TypeVar("R")
+D = TypeVar("D")
 
 # Calls that failed on a dropped connection are retried within this deadline (idempotent operations).
 RETRY_DEADLINE_S = 5.0
@@ -105,6 +106,14 @@ def run(
                     raise
                 conn.close()
                 attempts -= 1
+
+
+def dialect_for(alias: str, dialects: Mapping[str, D], owner: str) -> D:
+    """The SQL dialect of `alias`'s database among `dialects` (keyed by Django vendor)."""
+    vendor = connections[alias].vendor
+    if vendor not in dialects:
+        raise ValueError(f"{owner} supports SQLite and PostgreSQL, not {vendor}")
+    return dialects[vendor]
 
 
 def _pool_size(conn) -> int:

@@ -56,7 +56,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec, metrics
 from . import sql as q
-from .connection import run
+from .connection import dialect_for, run
 from .tiers import configured_blob_store, configured_hot_tier, setting
 from .tiers.blobs import BlobStore, BlobStoreError
 
@@ -232,12 +232,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     @property
     def dialect(self) -> q.Dialect:
         if self._dialect_cache is None:
-            from django.db import connections
-
-            vendor = connections[self.using].vendor
-            if vendor not in q.DIALECTS:
-                raise ValueError(f"DjangoSaver supports SQLite and PostgreSQL, not {vendor}")
-            self._dialect_cache = q.DIALECTS[vendor]
+            self._dialect_cache = dialect_for(self.using, q.DIALECTS, "DjangoSaver")
         return self._dialect_cache
 
     def _run(self, fn, *, atomic: bool = False, prepared: bool = False):

@@ -140,17 +140,9 @@ class Dialect:
     """Statements whose text depends on the database."""
 
     vendor: str
-    one_statement_writes: bool  # a put or special put_writes is a single statement
+    one_statement_writes: bool  # a put or put_writes is one statement (gate included)
     json_pairs: str  # table function yielding (key, value) text pairs of a JSON column
     metadata_merge: str
-
-    def __init__(self) -> None:
-        self.insert_thread_sql = (
-            f"INSERT INTO {T} ({THREAD_COLS}) "
-            f"VALUES (%s, %s, %s, {self.json_param}, %s, %s, %s, %s, %s)"
-            + THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)
-        )
-
     json_param = "%s"
     touched: str
 
@@ -349,6 +341,10 @@ class SqliteDialect(Dialect):
 
     checkpoint_exists_sql = (
         f"SELECT 1 FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+    )
+    insert_thread_sql = (
+        f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        + THREAD_UPSERT_TAIL(T=T, merge=metadata_merge, touched=touched)
     )
     upsert_checkpoint_sql = f"""
 INSERT INTO {C} ({CHECKPOINT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)

@@ -59,7 +59,7 @@ from langgraph.store.base import (
     ensure_embeddings,
 )
 
-from checkpoints.connection import run
+from checkpoints.connection import dialect_for, run
 
 from . import codec
 from . import sql as q
@@ -113,12 +113,7 @@ class DjangoStore(BaseStore):
     @property
     def dialect(self) -> q.Dialect:
         if self._dialect is None:
-            from django.db import connections
-
-            vendor = connections[self.using].vendor
-            if vendor not in q.DIALECTS:
-                raise ValueError(f"DjangoStore supports SQLite and PostgreSQL, not {vendor}")
-            self._dialect = q.DIALECTS[vendor]
+            self._dialect = dialect_for(self.using, q.DIALECTS, "DjangoStore")
         return self._dialect
 
     def setup(self) -> None:
