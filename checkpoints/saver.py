@@ -317,8 +317,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if self.hot_tier is not None:
             rows, gen = self.hot_tier.get(thread_id, ns, checkpoint_id)
         if rows is None:
-            sql = self.dialect.select_tuples_sql(where, limit=True)
-            rows = self._run(lambda cur: _fetchall(cur, sql, [*params, 1]), prepared=True)
+            sql = self.dialect.select_tuples_sql(where, limit=1)
+            rows = self._run(lambda cur: _fetchall(cur, sql, params), prepared=True)
             if rows and self.hot_tier is not None:
                 self.hot_tier.fill(rows, gen=gen, latest=not checkpoint_id)
         tuples = codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
@@ -368,8 +368,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             # while a run appends to the thread.
             wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (%s, %s, %s)")
             params += list(after)
-        sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=True)
-        rows = self._run(lambda cur: _fetchall(cur, sql, [*params, size]), prepared=True)
+        sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=size)
+        rows = self._run(lambda cur: _fetchall(cur, sql, params), prepared=True)
         return codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
 
     @staticmethod

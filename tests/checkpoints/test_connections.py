@@ -136,3 +136,54 @@ def test_calls_recover_when_every_pooled_connection_was_dropped():
         assert [m["content"] for m in messages if m["role"] == "user"] == ["before", "after"]
     finally:
         connections[alias].close_pool()  # dead connections the saver never met stay idle
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_reads_stay_index_lookups_under_the_generic_plan():
+    """After five calls a prepared read runs on PostgreSQL's generic plan, which cannot
+    see its parameters. Planned as a plain join it hashed the whole blob table (20+ ms
+    per `get_tuple` at 10,000 blobs); it must look up each channel's blob by key."""
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.base.id import uuid6
+
+    from checkpoints.connection import use_connection
+
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    config = {"configurable": {"thread_id": "generic", "checkpoint_ns": ""}}
+    with use_connection("postgres") as conn:
+        conn.ensure_connection()
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO lg_checkpoint_blob (thread_id, checkpoint_ns, channel, version, type, blob) "
+                "SELECT 'filler-' || (n / 20), '', 'c' || (n % 20), '1', 'bytes', '\\x00' "
+                "FROM generate_series(1, 20000) n"
+            )
+            cur.execute("ANALYZE lg_checkpoint_blob")
+            cur.execute("DEALLOCATE ALL")
+        version = None
+        for i in range(7):
+            version = saver.get_next_version(version, None)
+            checkpoint = {
+                **empty_checkpoint(), "id": str(uuid6(clock_seq=i)),
+                "channel_values": {"messages": [f"m{n}" for n in range(i + 1)], "step": i},
+                "channel_versions": {"messages": version, "step": version},
+            }
+            config = saver.put(config, checkpoint, {"step": i}, {"messages": version, "step": version})
+            assert saver.get_tuple(config).checkpoint["channel_values"]["step"] == i
+            assert len(list(saver.list(config, limit=10))) == 1
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT name, generic_plans, parameter_types::text FROM pg_prepared_statements "
+                "WHERE statement LIKE '%%WITH page AS%%'"
+            )
+            reads = cur.fetchall()
+            assert len(reads) == 2, reads  # get_tuple by id and list's page
+            for name, generic_plans, types in reads:
+                assert generic_plans > 0, (name, generic_plans)  # planned once, then reused
+                cur.execute("SET plan_cache_mode = force_generic_plan")
+                args = ", ".join(["'generic'", "''", f"'{config['configurable']['checkpoint_id']}'"][: types.count(",") + 1])
+                cur.execute(f"EXPLAIN EXECUTE {name}({args})")
+                plan = "\n".join(r[0] for r in cur.fetchall())
+                cur.execute("RESET plan_cache_mode")
+                assert "Index Scan using lg_checkpoint_blob_pkey" in plan, plan
+                assert "Seq Scan on lg_checkpoint_blob" not in plan and "Hash" not in plan, plan
