@@ -99,7 +99,7 @@ def run(
                     return fn(cur)
             except (OperationalError, InterfaceError) as exc:
                 if attempts is None:
-                    attempts = _pool_size(conn) + 1
+                    attempts = pool_size(conn) + 1
                 if attempts <= 0 or not _is_disconnect(conn, exc) or conn.in_atomic_block:
                     raise
                 if time.monotonic() > deadline:
@@ -116,7 +116,7 @@ def dialect_for(alias: str, dialects: Mapping[str, D], owner: str) -> D:
     return dialects[vendor]
 
 
-def _pool_size(conn) -> int:
+def pool_size(conn) -> int:
     pool = conn.pool if _pooled(conn) else None  # OPTIONS may say just `"pool": True`
     return pool.max_size if pool is not None else 1
 

@@ -10,6 +10,7 @@ across processes is in `checkpoints.metrics_store`, when present).
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import threading
 import time
@@ -95,6 +96,21 @@ def timed(op: str) -> Callable[[F], F]:
     """Record the latency and outcome of every call of the decorated method."""
 
     def decorate(fn: F) -> F:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def awrapper(*args, **kwargs):
+                start = time.perf_counter()
+                ok = False
+                try:
+                    result = await fn(*args, **kwargs)
+                    ok = True
+                    return result
+                finally:
+                    observe(op, time.perf_counter() - start, ok=ok)
+
+            return awrapper  # type: ignore[return-value]
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             start = time.perf_counter()

@@ -22,6 +22,10 @@ blob storage and checked against their digest before deserialising; a missing or
 tampered object is a `BlobStoreError`. A missing checkpoint is `None`. `list` pages
 through the same statement (database only).
 
+The a-methods on PostgreSQL (without the hot tier) send the same statements over
+asyncio connections (`checkpoints.aconnection`); elsewhere they run the sync methods on
+worker threads.
+
 A dropped PostgreSQL connection is retried (on each dead pooled connection in turn, within
 a deadline) for these idempotent operations.
 Every stored byte goes through `self.serde` (`dumps_typed`/`loads_typed`), so
@@ -36,7 +40,8 @@ import functools
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +59,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import codec, metrics
+from . import aconnection, codec, metrics
 from . import sql as q
 from .connection import dialect_for, run
 from .tiers import configured_blob_store, configured_hot_tier, setting
@@ -64,7 +69,8 @@ logger = logging.getLogger("checkpoints.saver")
 _DEFAULT: Any = object()
 _warned_threads: set[tuple[str, str]] = set()
 
-# The a-methods run the sync ones on these threads, not on the event loop's default
+# Where the a-methods cannot run on asyncio connections (SQLite, the hot tier), they run
+# the sync ones on these threads, not on the event loop's default
 # executor (cpu + 4 threads: 6 on 2 cores), which capped 16 concurrent tasks below the
 # connection pool; one thread per pooled connection lets them all work at once.
 _executor: ThreadPoolExecutor | None = None
@@ -107,6 +113,19 @@ class ThreadDeleted(RuntimeError):
         super().__init__(f"Thread {thread_id!r} was deleted after checkpoint {checkpoint_id} was created")
 
 
+@dataclass
+class _Write:
+    """A put or put_writes, serialised and ready to commit: one statement returning
+    `ok` (PostgreSQL) or `steps` run in one transaction; `done` runs after the commit."""
+
+    thread_id: str
+    checkpoint_id: str
+    done: Callable[[], Any]
+    sql: str | None = None
+    params: list = field(default_factory=list)
+    steps: Callable[[Any], bool] | None = None
+
+
 class CheckpointTooLarge(ValueError):
     """A checkpoint above `CHECKPOINTS_MAX_CHECKPOINT_BYTES` under the `reject` policy."""
 
@@ -121,6 +140,11 @@ def _fetchall(cur, sql: str, params: Sequence[Any]) -> list:
 
 def _in(n: int) -> str:
     return q.placeholders(n)
+
+
+def _offloaded(row: tuple, data_i: int = 6, key_i: int = 7) -> bool:
+    """A blob row whose value lives in blob storage."""
+    return row[0] == "b" and row[data_i] is None and bool(row[key_i])
 
 
 def _deleted(cur, thread_id: str, checkpoint_id: str) -> bool:
@@ -227,6 +251,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        aconnection.close_loop_pool(self.using)
         await _threaded(self.__exit__)(*exc)
 
     @property
@@ -265,7 +290,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     def _resolve_offloaded(self, rows: list, *, data_i: int = 6, key_i: int = 7) -> list:
         """Replace offloaded blob rows' data with the bytes from blob storage, each
         checked against the digest its key names before anything deserialises it."""
-        wanted = [r[key_i] for r in rows if r[0] == "b" and r[data_i] is None and r[key_i]]
+        wanted = [r[key_i] for r in rows if _offloaded(r, data_i, key_i)]
         if not wanted:
             return rows
         if self.blob_store is None:
@@ -273,7 +298,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         fetched = self.blob_store.get_many(wanted)
         out = []
         for r in rows:
-            if r[0] == "b" and r[data_i] is None and r[key_i]:
+            if _offloaded(r, data_i, key_i):
                 r = (*r[:data_i], fetched[r[key_i]], *r[data_i + 1 :])
             out.append(r)
         return out
@@ -308,16 +333,11 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ValueError: the config has no usable `thread_id`.
         """
         thread_id, ns, checkpoint_id = codec.thread_key(config)
-        where = "thread_id = %s AND checkpoint_ns = %s"
-        params: list[Any] = [thread_id, ns]
-        if checkpoint_id:
-            where += " AND checkpoint_id = %s"
-            params.append(checkpoint_id)
+        sql, params = self._tuple_query(thread_id, ns, checkpoint_id)
         rows, gen = (None, "")
         if self.hot_tier is not None:
             rows, gen = self.hot_tier.get(thread_id, ns, checkpoint_id)
         if rows is None:
-            sql = self.dialect.select_tuples_sql(where, limit=1)
             rows = self._run(lambda cur: _fetchall(cur, sql, params), prepared=True)
             if rows and self.hot_tier is not None:
                 self.hot_tier.fill(rows, gen=gen, latest=not checkpoint_id)
@@ -325,7 +345,35 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return tuples[0] if tuples else None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await _threaded(self.get_tuple)(config)
+        if not self._native_async:
+            return await _threaded(self.get_tuple)(config)
+        return await self._aget_tuple(config)
+
+    @metrics.timed("get_tuple")
+    async def _aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        sql, params = self._tuple_query(*codec.thread_key(config))
+        tuples = codec.rows_to_tuples(self.serde, await self._afetch_rows(sql, params))
+        return tuples[0] if tuples else None
+
+    def _tuple_query(self, thread_id: str, ns: str, checkpoint_id: str | None) -> tuple[str, list[Any]]:
+        where = "thread_id = %s AND checkpoint_ns = %s"
+        params: list[Any] = [thread_id, ns]
+        if checkpoint_id:
+            where += " AND checkpoint_id = %s"
+            params.append(checkpoint_id)
+        return self.dialect.select_tuples_sql(where, limit=1), params
+
+    @property
+    def _native_async(self) -> bool:
+        """The a-methods run on asyncio connections (`checkpoints.aconnection`) on
+        PostgreSQL without the hot tier, whose Redis client is synchronous."""
+        return self.hot_tier is None and self.dialect.vendor == "postgresql"
+
+    async def _afetch_rows(self, sql: str, params: list[Any]) -> list:
+        rows = await aconnection.fetch(self.using, sql, params, prepared=self.prepared_statements)
+        if any(_offloaded(r) for r in rows):  # blob storage clients are synchronous
+            rows = await asyncio.to_thread(self._resolve_offloaded, rows)
+        return rows
 
     def _list_where(
         self,
@@ -357,10 +405,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 params.append(codec.valid_id("checkpoint_id", before_id))
         return wheres, params
 
-    @metrics.timed("list")
-    def _list_page(
+    def _page_query(
         self, wheres: list[str], params: list[Any], after: tuple | None, size: int
-    ) -> list[CheckpointTuple]:
+    ) -> tuple[str, list[Any]]:
         wheres = list(wheres)
         params = list(params)
         if after is not None:
@@ -368,9 +415,21 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             # while a run appends to the thread.
             wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (%s, %s, %s)")
             params += list(after)
-        sql = self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=size)
+        return self.dialect.select_tuples_sql(" AND ".join(wheres) or "1 = 1", limit=size), params
+
+    @metrics.timed("list")
+    def _list_page(
+        self, wheres: list[str], params: list[Any], after: tuple | None, size: int
+    ) -> list[CheckpointTuple]:
+        sql, params = self._page_query(wheres, params, after, size)
         rows = self._run(lambda cur: _fetchall(cur, sql, params), prepared=True)
         return codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
+
+    @metrics.timed("list")
+    async def _alist_page(
+        self, wheres: list[str], params: list[Any], after: tuple | None, size: int
+    ) -> list[CheckpointTuple]:
+        return codec.rows_to_tuples(self.serde, await self._afetch_rows(*self._page_query(wheres, params, after, size)))
 
     @staticmethod
     def _page_key(tup: CheckpointTuple) -> tuple[str, str, str]:
@@ -416,7 +475,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         wheres, params = self._list_where(config, filter, before)
-        fetch = _threaded(self._list_page)
+        fetch = self._alist_page if self._native_async else _threaded(self._list_page)
         remaining, after = limit, None
         while remaining is None or remaining > 0:
             size = LIST_PAGE_SIZE if remaining is None else min(remaining, LIST_PAGE_SIZE)
@@ -449,6 +508,43 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ThreadDeleted: the thread was deleted after this checkpoint was created;
                 nothing is written.
         """
+        return self._commit(self._put_write(config, checkpoint, metadata, new_versions, upload=True))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        if not self._native_async:
+            return await _threaded(self.put)(config, checkpoint, metadata, new_versions)
+        return await self._aput(config, checkpoint, metadata, new_versions)
+
+    @metrics.timed("put")
+    async def _aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        write = self._put_write(config, checkpoint, metadata, new_versions, upload=False)
+        if write is None:  # a value for blob storage, whose clients are synchronous
+            write = await _threaded(self._put_write)(config, checkpoint, metadata, new_versions, upload=True)
+        return await self._acommit(write)
+
+    def _put_write(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        *,
+        upload: bool,
+    ) -> _Write | None:
+        """A put, serialised and ready to commit; `None` when a value is for blob
+        storage and `upload` is false."""
         thread_id, ns, parent_id = codec.thread_key(config)
         checkpoint_id = codec.valid_id("checkpoint id", checkpoint["id"])
         body, blobs = codec.split_checkpoint(self.serde, checkpoint, new_versions)
@@ -460,6 +556,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ch for ch, (_, data) in blobs.items()
             if self.blob_store is not None and len(data) >= self.blob_threshold
         }
+        if offload and not upload:
+            return None
         self._check_size(thread_id, checkpoint_id, size, {ch: b for ch, b in blobs.items() if ch not in offload})
         # Objects first: a row must never point at an object that is not there yet.
         keys = {ch: self.blob_store.put(blobs[ch][1]) for ch in offload}
@@ -486,54 +584,55 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             thread_id, status,
             str(meta.get("graph_id") or ""), _json(thread_meta), checkpoint_id if root else "",
         ]
+
+        def done() -> RunnableConfig:
+            metrics.incr("bytes_written.put", stored)
+            if self.hot_tier is not None:
+                versions = checkpoint.get("channel_versions") or {}
+                present = [
+                    (ch, str(versions[ch]))
+                    for ch, value in (checkpoint.get("channel_values") or {}).items()
+                    if ch in versions and not codec.is_inline(value)
+                ]
+                c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
+                self.hot_tier.put(thread_id, ns, checkpoint_id, c_row, present, b_rows)
+            return codec.make_config(thread_id, ns, checkpoint_id)
+
         dialect = self.dialect
-
         if dialect.one_statement_writes:
-            sql = dialect.put_sql(len(blobs))
+            return _Write(
+                thread_id, checkpoint_id, done,
+                sql=dialect.put_sql(len(blobs)),
+                params=[thread_id, checkpoint_id, *blob_params, *checkpoint_params, *thread_params, stored, ts, ts],
+            )
 
-            def write(cur):
-                cur.execute(sql, [thread_id, checkpoint_id, *blob_params, *checkpoint_params, *thread_params, stored, ts, ts])
-                return cur.fetchone()[0]
+        def steps(cur) -> bool:
+            if _deleted(cur, thread_id, checkpoint_id):
+                return False
+            if blobs:
+                cur.execute(dialect.insert_blobs_sql(len(blobs)), blob_params)
+            cur.execute(dialect.checkpoint_exists_sql, [thread_id, ns, checkpoint_id])
+            existed = cur.fetchone() is not None
+            cur.execute(dialect.upsert_checkpoint_sql, checkpoint_params)
+            cur.execute(dialect.insert_thread_sql, [*thread_params, 0 if existed else 1, stored, ts, ts])
+            return True
+
+        return _Write(thread_id, checkpoint_id, done, steps=steps)
+
+    def _commit(self, write: _Write) -> Any:
+        if write.sql is not None:
+            ok = self._run(lambda cur: _fetchall(cur, write.sql, write.params)[0][0], prepared=True)
         else:
+            ok = self._run(write.steps, atomic=True, prepared=True)
+        if not ok:
+            raise ThreadDeleted(write.thread_id, write.checkpoint_id)
+        return write.done()
 
-            def write(cur):
-                if _deleted(cur, thread_id, checkpoint_id):
-                    return False
-                if blobs:
-                    cur.execute(dialect.insert_blobs_sql(len(blobs)), blob_params)
-                cur.execute(dialect.checkpoint_exists_sql, [thread_id, ns, checkpoint_id])
-                existed = cur.fetchone() is not None
-                cur.execute(dialect.upsert_checkpoint_sql, checkpoint_params)
-                cur.execute(
-                    dialect.insert_thread_sql,
-                    [*thread_params, 0 if existed else 1, stored, ts, ts],
-                )
-                return True
-
-        if not self._run(write, atomic=not dialect.one_statement_writes, prepared=True):
-            raise ThreadDeleted(thread_id, checkpoint_id)
-        metrics.incr("bytes_written.put", stored)
-        if self.hot_tier is not None:
-            versions = checkpoint.get("channel_versions") or {}
-            present = [
-                (ch, str(versions[ch]))
-                for ch, value in (checkpoint.get("channel_values") or {}).items()
-                if ch in versions and not codec.is_inline(value)
-            ]
-            c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
-            self.hot_tier.put(thread_id, ns, checkpoint_id, c_row, present, b_rows)
-        return codec.make_config(thread_id, ns, checkpoint_id)
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await _threaded(self.put)(
-            config, checkpoint, metadata, new_versions
-        )
+    async def _acommit(self, write: _Write) -> Any:
+        (ok,) = await aconnection.fetch(self.using, write.sql, write.params, prepared=self.prepared_statements, one=True)
+        if not ok:
+            raise ThreadDeleted(write.thread_id, write.checkpoint_id)
+        return write.done()
 
     @metrics.timed("put_writes")
     def put_writes(
@@ -552,11 +651,38 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 serialised; nothing is written.
             ThreadDeleted: as for `put`.
         """
+        write = self._writes_write(config, writes, task_id, task_path)
+        if write is not None:
+            self._commit(write)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        if not self._native_async:
+            return await _threaded(self.put_writes)(config, writes, task_id, task_path)
+        await self._aput_writes(config, writes, task_id, task_path)
+
+    @metrics.timed("put_writes")
+    async def _aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> None:
+        write = self._writes_write(config, writes, task_id, task_path)
+        if write is not None:
+            await self._acommit(write)
+
+    def _writes_write(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> _Write | None:
+        """Pending writes, serialised and ready to commit; `None` when there are none."""
         thread_id, ns, checkpoint_id = codec.thread_key(config)
         if not checkpoint_id:
             raise codec.InvalidConfig("put_writes needs config['configurable']['checkpoint_id']")
         if not writes:
-            return
+            return None
         task_id = codec.valid_id("task_id", task_id)
         dumped = codec.dump_writes(self.serde, writes)
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
@@ -569,46 +695,35 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             thread_id, status or "busy", checkpoint_id if ns == "" else "",
             sum(len(d[3]) for d in dumped), ts, ts, status, status,
         ]
+
+        def done() -> None:
+            metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
+            if self.hot_tier is not None:
+                self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
+                    ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
+                    for idx, channel, type_, data in dumped
+                ])
+
         dialect = self.dialect
         # Ordinary writes leave the thread row alone: every task of a step writes, and
         # all of them updating one row would queue behind each other and the step's put.
         if dialect.one_statement_writes:
-            sql = dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status))
-            sql_params = [thread_id, checkpoint_id, *params, *(thread_params if status else ())]
+            return _Write(
+                thread_id, checkpoint_id, done,
+                sql=dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status)),
+                params=[thread_id, checkpoint_id, *params, *(thread_params if status else ())],
+            )
+        writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
 
-            def write(cur):
-                cur.execute(sql, sql_params)
-                return cur.fetchone()[0]
-        else:
-            writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
+        def steps(cur) -> bool:
+            if _deleted(cur, thread_id, checkpoint_id):
+                return False
+            cur.execute(writes_sql, params)
+            if status:
+                cur.execute(dialect.writes_thread_sql, thread_params)
+            return True
 
-            def write(cur):
-                if _deleted(cur, thread_id, checkpoint_id):
-                    return False
-                cur.execute(writes_sql, params)
-                if status:
-                    cur.execute(dialect.writes_thread_sql, thread_params)
-                return True
-
-        if not self._run(write, atomic=not dialect.one_statement_writes, prepared=True):
-            raise ThreadDeleted(thread_id, checkpoint_id)
-        metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
-        if self.hot_tier is not None:
-            self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
-                ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
-                for idx, channel, type_, data in dumped
-            ])
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await _threaded(self.put_writes)(
-            config, writes, task_id, task_path
-        )
+        return _Write(thread_id, checkpoint_id, done, steps=steps)
 
     # -- deletion and copying ---------------------------------------------------
 

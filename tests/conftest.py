@@ -106,3 +106,14 @@ def pytest_collection_modifyitems(items):
         names = set(getattr(item, "fixturenames", ()))
         if names & {"db_alias", "saver_spec"} and not item.get_closest_marker("django_db"):
             item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_connections(django_db_setup):
+    """The a-methods' asyncio connections (`checkpoints.aconnection`) of the last test's
+    loop stay open until another pool opens; the test database cannot be dropped with
+    them connected."""
+    yield
+    from checkpoints import aconnection
+
+    aconnection.close_all()

@@ -1,0 +1,148 @@
+"""The a-methods on PostgreSQL run on asyncio connections (`checkpoints.aconnection`),
+one pool per event loop: no worker thread, no more sessions than the pool holds, short
+loops leave nothing open, and a dropped connection is retried like the sync path's."""
+
+import asyncio
+import threading
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import OperationalError, ProgrammingError
+
+from checkpoints import aconnection
+from checkpoints import saver as saver_module
+from checkpoints.saver import DjangoSaver
+
+from .graphs import chat_graph
+
+pytestmark = [
+    pytest.mark.skipif("postgres" not in settings.DATABASES, reason="needs PostgreSQL"),
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+]
+
+
+def cfg(thread_id):
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def say(text):
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def _admin_url() -> str:
+    db = settings.DATABASES["postgres"]
+    return f"postgresql://{db['USER'] or 'postgres'}@{db['HOST']}:{db['PORT']}/postgres"
+
+
+def _sessions() -> set[int]:
+    name = settings.DATABASES["postgres"]["NAME"]
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+@pytest.fixture
+def no_threads(monkeypatch):
+    """Fail any a-method that would hop to the saver's worker threads."""
+
+    def refuse(fn):
+        raise AssertionError(f"{fn.__name__} went to a worker thread")
+
+    monkeypatch.setattr(saver_module, "_threaded", refuse)
+
+
+async def test_graph_runs_on_the_loops_connections(no_threads, monkeypatch):
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    graph = chat_graph(saver)
+    callers = set()
+    real_fetch = aconnection.fetch
+
+    async def fetch(*args, **kwargs):
+        callers.add(threading.get_ident())
+        return await real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(aconnection, "fetch", fetch)
+
+    async def chat(thread):
+        for i in range(3):
+            await graph.ainvoke(say(f"{thread}-m{i}"), cfg(thread))
+
+    await asyncio.gather(*(chat(f"native-{n}") for n in range(4)))
+    history = [t async for t in saver.alist(cfg("native-1"))]
+    assert callers == {threading.get_ident()}
+    state = await graph.aget_state(cfg("native-1"))
+    assert [m["content"] for m in state.values["messages"]][-2:] == ["native-1-m2", "echo: native-1-m2"]
+    assert len(state.values["messages"]) == 6
+    assert len(history) == 9  # per turn: the input, the loop and the reply checkpoints
+    pool = aconnection._pool("postgres")
+    assert 1 <= pool.size <= pool.max_size
+
+
+async def test_values_for_blob_storage_still_go_there(tmp_path):
+    from checkpoints.tiers.blobs import FileBlobStore
+
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=FileBlobStore(tmp_path), blob_threshold=32)
+    graph = chat_graph(saver)
+    await graph.ainvoke(say("x" * 100), cfg("native-blobs"))
+    assert any(tmp_path.rglob("*")), "the large value went to the folder"
+    state = await graph.aget_state(cfg("native-blobs"))
+    assert state.values["messages"][-1]["content"] == "echo: " + "x" * 100
+
+
+def test_short_lived_loops_leave_no_sessions_open():
+    """`asyncio.run` per call (scripts, tests): each loop gets a pool, and a closed
+    loop's connections are closed when the next pool opens."""
+    aconnection.close_all()
+    before = _sessions()
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+
+    async def one_turn(i):
+        await chat_graph(saver).ainvoke(say(f"m{i}"), cfg("short-loops"))
+        return len(_sessions() - before)
+
+    during = [asyncio.run(one_turn(i)) for i in range(20)]
+    pool_max = settings.DATABASES["postgres"]["OPTIONS"]["pool"]["max_size"]
+    assert max(during) <= pool_max + 1, during  # the live loop's pool, and one closing
+    aconnection.close_all()
+    assert _sessions() - before == set()
+    assert len(saver.get_tuple(cfg("short-loops")).checkpoint["channel_values"]["messages"]) == 40
+
+
+async def test_calls_recover_when_the_loops_connections_were_dropped():
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    graph = chat_graph(saver)
+    await asyncio.gather(*(graph.ainvoke(say("before"), cfg(f"drop-{i}")) for i in range(4)))
+    pool = aconnection._pool("postgres")
+    assert len(pool.idle) >= 1
+    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+        for conn in pool.idle:  # the test's own sync connection must live on
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    await graph.ainvoke(say("after"), cfg("drop-0"))
+    state = await graph.aget_state(cfg("drop-0"))
+    assert [m["content"] for m in state.values["messages"]][-1] == "echo: after"
+
+
+async def test_errors_are_djangos_and_a_full_pool_says_so(monkeypatch):
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    with pytest.raises(ProgrammingError):  # Django's class, as from the sync path
+        await aconnection.fetch("postgres", "SELECT 1 FROM no_such_table", [], prepared=False)
+    pool = aconnection._pool("postgres")
+    monkeypatch.setattr(pool, "max_size", 1)
+    monkeypatch.setattr(aconnection, "ACQUIRE_TIMEOUT_S", 0.2)
+    held = await pool.acquire()
+    try:
+        with pytest.raises(OperationalError, match="stayed busy"):
+            await saver.aget_tuple(cfg("busy"))
+    finally:
+        pool.release(held)
+    assert await saver.aget_tuple(cfg("busy")) is None
+
+
+async def test_leaving_async_with_closes_the_loops_connections():
+    async with DjangoSaver(using="postgres", hot_tier=None, blob_store=None) as saver:
+        await chat_graph(saver).ainvoke(say("hi"), cfg("async-with"))
+        pids = {conn.info.backend_pid for conn in aconnection._pool("postgres").idle}
+    assert pids and not pids & _sessions()
