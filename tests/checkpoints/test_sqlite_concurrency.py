@@ -119,3 +119,44 @@ def test_concurrent_sync_runs():
         assert_finished(values, 2000 + i)
     statuses = dict(Thread.objects.filter(thread_id__startswith="sync-").values_list("thread_id", "status"))
     assert statuses == {f"sync-{i}": "idle" for i in range(SYNC_RUNS)}
+
+
+def test_writers_of_one_process_take_turns_without_the_busy_handler():
+    """With SQLite's busy timeout at 0, a writer that found the file locked would fail
+    at once: concurrent puts and writes pass only because the process's writers queue
+    on one lock (SQLite's busy handler sleeps 1-25 ms between looks)."""
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.base.id import uuid6
+
+    saver = DjangoSaver(using="default", hot_tier=None, blob_store=None)
+    start = threading.Barrier(8)
+
+    def writer(n: int):
+        try:
+            conn = connections["default"]
+            conn.ensure_connection()
+            with conn.cursor() as cur:
+                cur.execute("PRAGMA busy_timeout = 0")
+            config = {"configurable": {"thread_id": f"turns-{n}", "checkpoint_ns": ""}}
+            start.wait()
+            version = None
+            for i in range(25):
+                version = saver.get_next_version(version, None)
+                checkpoint = {
+                    **empty_checkpoint(), "id": str(uuid6(clock_seq=i)),
+                    "channel_values": {"n": i}, "channel_versions": {"n": version},
+                }
+                config = saver.put(config, checkpoint, {"step": i}, {"n": version})
+                saver.put_writes(config, [("n", i + 1)], task_id=f"task-{i}")
+            return saver.get_tuple(config)
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            return exc
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(writer, range(8)))
+
+    assert_no_errors(results)
+    assert [r.checkpoint["channel_values"]["n"] for r in results] == [24] * 8
+    assert [r.pending_writes for r in results] == [[("task-24", "n", 25)]] * 8
