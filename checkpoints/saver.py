@@ -607,14 +607,17 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             )
 
         def steps(cur) -> bool:
-            if _deleted(cur, thread_id, checkpoint_id):
-                return False
+            # Few statements: each hands the GIL to the graph's other threads and back
+            # while this one holds the database's write lock.
+            cur.execute(dialect.insert_checkpoint_sql, [*checkpoint_params, thread_id, checkpoint_id])
+            inserted = cur.rowcount == 1
+            if not inserted:
+                if _deleted(cur, thread_id, checkpoint_id):
+                    return False
+                cur.execute(dialect.upsert_checkpoint_sql, checkpoint_params)
             if blobs:
                 cur.execute(dialect.insert_blobs_sql(len(blobs)), blob_params)
-            cur.execute(dialect.checkpoint_exists_sql, [thread_id, ns, checkpoint_id])
-            existed = cur.fetchone() is not None
-            cur.execute(dialect.upsert_checkpoint_sql, checkpoint_params)
-            cur.execute(dialect.insert_thread_sql, [*thread_params, 0 if existed else 1, stored, ts, ts])
+            cur.execute(dialect.insert_thread_sql, [*thread_params, 1 if inserted else 0, stored, ts, ts])
             return True
 
         return _Write(thread_id, checkpoint_id, done, steps=steps)
@@ -713,12 +716,12 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 sql=dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status)),
                 params=[thread_id, checkpoint_id, *params, *(thread_params if status else ())],
             )
-        writes_sql = dialect.insert_writes_sql(len(dumped), replace=replace)
+        writes_sql = dialect.gated_writes_sql(len(dumped), replace=replace)
 
         def steps(cur) -> bool:
-            if _deleted(cur, thread_id, checkpoint_id):
+            cur.execute(writes_sql, [*params, thread_id, checkpoint_id])
+            if cur.rowcount <= 0 and _deleted(cur, thread_id, checkpoint_id):  # else: all there already
                 return False
-            cur.execute(writes_sql, params)
             if status:
                 cur.execute(dialect.writes_thread_sql, thread_params)
             return True

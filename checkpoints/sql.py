@@ -349,9 +349,22 @@ class SqliteDialect(Dialect):
             params += [f'$."{key}"', json.dumps(value)]
         return clauses, params
 
-    checkpoint_exists_sql = (
-        f"SELECT 1 FROM {C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
-    )
+    # A put's first statement: a new checkpoint of a live thread. Nothing inserted means
+    # the thread was deleted or the checkpoint is there already (told apart afterwards),
+    # so the common put is one statement fewer. Params: the row, then the gate's.
+    insert_checkpoint_sql = f"""
+INSERT INTO {C} ({CHECKPOINT_COLS})
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS ({DEAD_SQL})
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"""
+
+    def gated_writes_sql(self, n: int, *, replace: bool) -> str:
+        """Writes, unless the thread was deleted. Params: the rows, then the gate's."""
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * n)
+        return (
+            f"INSERT INTO {W} ({WRITE_COLS}) SELECT * FROM (VALUES {rows}) WHERE NOT EXISTS ({DEAD_SQL}) "
+            + self.writes_conflict(replace)
+        )
+
     insert_thread_sql = (
         f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         + THREAD_UPSERT_TAIL(T=T, merge=metadata_merge, touched=touched)
