@@ -5,8 +5,9 @@ connections belong to threads. With a pool configured, a connection a saver call
 is given back at the end of that call; otherwise each dead worker thread would keep
 one (REFERENCE: 603 sessions for 100 invokes without this, a wedged pool with the pool
 but no release, 4-6 sessions with it). The release is guarded: only a connection this
-call opened, never inside a caller's `atomic` block. SQLite keeps per-thread
-connections, which are cheap and hold no server slot.
+call opened, never inside a caller's `atomic` block. On SQLite a thread without a
+connection of its own borrows one of the process's idle ones for the call: opening one
+(Django registers ~40 SQL functions on it) took 0.6-1.2 ms, once or twice per invoke.
 
 SQLite lets one transaction write at a time, and a writer that finds the database
 locked sleeps in SQLite's busy handler (1, 2, 5, 10 ms...) before it looks again: a
@@ -51,11 +52,48 @@ def use_connection(alias: str) -> Iterator:
     """Yield Django's connection for `alias`, released afterwards if this call took it."""
     conn = connections[alias]
     took = conn.connection is None
+    if took and conn.vendor == "sqlite" and not conn.in_atomic_block:
+        with _borrowed_sqlite(alias, conn):
+            yield conn
+        return
     try:
         yield conn
     finally:
         if took and not conn.in_atomic_block and _pooled(conn):
             conn.close()
+
+
+_idle_sqlite: dict[str, list] = {}
+_idle_sqlite_guard = threading.Lock()
+IDLE_SQLITE_PER_ALIAS = 16
+
+
+@contextmanager
+def _borrowed_sqlite(alias: str, conn) -> Iterator[None]:
+    """Give this thread's unconnected `conn` one of the process's idle SQLite
+    connections of `alias` for the call, and take it back afterwards. Django's own
+    `connect()` runs (state, `connection_created`), only without opening a file;
+    `conn` stays the thread's, with its execute wrappers and query log."""
+    with _idle_sqlite_guard:
+        idle = _idle_sqlite.setdefault(alias, [])
+        raw = idle.pop() if idle else None
+    if raw is not None:
+        conn.get_new_connection = lambda params: raw
+    try:
+        conn.connect()
+    finally:
+        conn.__dict__.pop("get_new_connection", None)
+    try:
+        yield
+    finally:
+        raw, conn.connection = conn.connection, None
+        reusable = raw is not None and not raw.in_transaction and not conn.in_atomic_block
+        with _idle_sqlite_guard:
+            if reusable and len(idle) < IDLE_SQLITE_PER_ALIAS:
+                idle.append(raw)
+                raw = None
+        if raw is not None:
+            raw.close()
 
 
 @cache
@@ -121,14 +159,21 @@ _writer_locks: dict[str, threading.Lock] = {}
 _writer_locks_guard = threading.Lock()
 
 
-def _forget_writer_locks() -> None:
-    # A forked child (an RQ work horse) may inherit a lock another thread held.
-    global _writer_locks, _writer_locks_guard
+_inherited: list = []
+
+
+def _after_fork() -> None:
+    # A forked child (an RQ work horse) may inherit a lock another thread held, and must
+    # not use its parent's SQLite connections, nor close them (closing would drop the
+    # parent's file locks): it keeps them, unused.
+    global _writer_locks, _writer_locks_guard, _idle_sqlite, _idle_sqlite_guard
     _writer_locks, _writer_locks_guard = {}, threading.Lock()
+    _inherited.append(_idle_sqlite)
+    _idle_sqlite, _idle_sqlite_guard = {}, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_writer_locks)
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 @contextmanager
