@@ -23,6 +23,8 @@ version)`, values above the target's blob threshold to its blob storage first, a
 the write rows byte for byte. Every insert is insert-or-ignore, so a batch that was
 cut off by a crash, or a whole second run, changes nothing that is already there: a
 run resumes after the last thread whose batch committed (`Copier.run(after=...)`).
+Then the source's tombstones (threads deleted there) are copied, so a run still in
+flight cannot bring a deleted thread back in the target.
 
 A value the source's serializer refuses (a type outside its allow-list, which LangGraph
 then returns as raw data) would be written back degraded; a thread where that happens
@@ -33,7 +35,7 @@ Verification
 `verify` re-reads both sides through their savers and compares, per thread, the
 checkpoint, write and blob counts and a SHA-256 of each deserialised checkpoint (values,
 versions, metadata, parent, and its pending writes with task ids, paths and indexes),
-and the store items. The report says zero loss, or which thread and checkpoint differ
+the store items and the tombstones. The report says zero loss, or which thread and checkpoint differ
 and how. Blocked values on either side fail it.
 """
 
@@ -123,6 +125,11 @@ class Source:
         """Store items as `lg_store_item` rows, when the source has a store."""
         return []
 
+    def tombstones(self) -> list[tuple[str, str, Any]]:
+        """Deleted threads as `(thread_id, deleted_before, deleted_at)`, when the source
+        keeps them: a run still in flight must not bring one back after a migration."""
+        return []
+
     def tuples(self, thread_id: str) -> list[CheckpointTuple]:
         return list(self.saver.list({"configurable": {"thread_id": thread_id}}))
 
@@ -188,6 +195,11 @@ class DjangoSource(Source):
         status, graph_id, metadata, created_at, updated_at = rows[0]
         return {"status": status, "graph_id": graph_id, "metadata": codec.load_json(metadata) or {},
                 "created_at": _dt(created_at), "updated_at": _dt(updated_at)}
+
+    def tombstones(self) -> list[tuple[str, str, Any]]:
+        return [(t, before, _dt(at)) for t, before, at in self._all(
+            f"SELECT thread_id, deleted_before, deleted_at FROM {q.TB} ORDER BY thread_id", []
+        )]
 
     def store_rows(self, *, after: tuple[str, str] = ("", ""), limit: int = 500) -> list[tuple]:
         from django.db import connections
@@ -565,7 +577,15 @@ class Copier:
                 batch = []
         if batch:
             results.append(self._commit(batch, on_batch))
+        self.copy_tombstones()
         return results
+
+    def copy_tombstones(self) -> int:
+        """Copy the source's tombstones (a boundary only grows, so this is idempotent)."""
+        rows = self.source.tombstones()
+        for row in rows:
+            run(self.target.using, lambda cur, row=row: cur.execute(q.TOMBSTONE_SQL, list(row)), atomic=True)
+        return len(rows)
 
     def _commit(self, batch: list[str], on_batch) -> BatchResult:
         result = self.copy_batch(batch)
@@ -769,6 +789,11 @@ def verify(source: Source, target, *, copy_store: bool = True,
             on_thread(report["threads"])
     if copy_store:
         _verify_store(source, target_source, report, differ)
+    target_tombstones = {t: before for t, before, _ in target_source.tombstones()}
+    for thread_id, before, _ in source.tombstones():
+        if target_tombstones.get(thread_id, "") < before:
+            differ(thread_id=thread_id, checkpoint_ns="", checkpoint_id="", problem="tombstone missing in target",
+                   deleted_before=before)
     report["blocked_types"] = sorted(blocked_types)
     report["ok"] = report["differences_total"] == 0 and report["blocked"] == 0
     return report

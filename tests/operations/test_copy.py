@@ -20,7 +20,7 @@ from langgraph.types import Command
 
 from checkpoints.copy import Copier, DjangoSource, SqliteSource, verify
 from checkpoints.models import Thread
-from checkpoints.saver import DjangoSaver
+from checkpoints.saver import DjangoSaver, ThreadDeleted
 from operations import services
 from operations.models import Migration
 
@@ -278,3 +278,24 @@ def test_values_over_the_targets_threshold_go_to_its_blob_storage(tmp_path):
         offloaded = cur.fetchone()[0]
     assert offloaded > 0 and any((tmp_path / "blobs").rglob("*"))
     assert verify(source, target, copy_store=False)["ok"]
+
+
+def test_deleted_threads_stay_deleted_after_a_migration():
+    """A run still in flight on SQLite when the thread was deleted must not bring it
+    back in PostgreSQL after the copy (the tombstone travels, and verification checks)."""
+    sqlite_saver = DjangoSaver(using="default", hot_tier=None, blob_store=None)
+    graph = graphs.build(sqlite_saver)
+    graphs.seed(graph, "tomb", interrupted=1, finished=1)
+    late = sqlite_saver.get_tuple(graphs.config("tomb-int-0"))
+    sqlite_saver.delete_thread("tomb-int-0")
+    target = DjangoSaver(using="postgres", hot_tier=None)
+    source = DjangoSource("default")
+    Copier(source, target).run()
+    assert verify(source, target, copy_store=False)["ok"]
+    with pytest.raises(ThreadDeleted):
+        target.put_writes(late.config, [("log", "late")], task_id="late")
+    assert target.get_tuple(graphs.config("tomb-int-0")) is None
+    with connections["postgres"].cursor() as cur:
+        cur.execute("DELETE FROM lg_thread_tombstone")
+    report = verify(source, target, copy_store=False)
+    assert [d["problem"] for d in report["differences"]] == ["tombstone missing in target"]
