@@ -146,3 +146,17 @@ async def test_leaving_async_with_closes_the_loops_connections():
         await chat_graph(saver).ainvoke(say("hi"), cfg("async-with"))
         pids = {conn.info.backend_pid for conn in aconnection._pool("postgres").idle}
     assert pids and not pids & _sessions()
+
+
+async def test_a_cancelled_call_does_not_hand_a_busy_connection_to_the_next():
+    pool = aconnection._pool("postgres")
+    task = asyncio.ensure_future(aconnection.fetch("postgres", "SELECT pg_sleep(5)", [], prepared=False))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert all(conn.info.transaction_status.name == "IDLE" for conn in pool.idle)
+    started = asyncio.get_running_loop().time()
+    assert await aconnection.fetch("postgres", "SELECT 1", [], prepared=False, one=True) == (1,)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert pool.size == len(pool.idle)  # nothing lent out, nothing counted twice
