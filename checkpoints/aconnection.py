@@ -6,8 +6,9 @@ took 1.16x `AsyncPostgresSaver`'s time. On psycopg's own async connections the
 statements are the same and the event loop waits on the socket instead.
 
 One pool per alias and event loop (an async connection waits through the loop it is
-used from), as large as the alias's Django pool, opened lazily with the alias's
-connection settings. Connections run in autocommit: every hot statement of the saver
+used from), as large as the alias's Django pool unless `CHECKPOINTS_ASYNC_POOL_SIZE`
+says otherwise, opened lazily with the alias's connection settings; a connection idle
+for `IDLE_CLOSE_S` is closed (all but one). Connections run in autocommit: every hot statement of the saver
 is a single statement, atomic on its own. A loop that has closed (`asyncio.run()`
 returned, a test's loop ended) can no longer run its pool's close; the idle
 connections of such pools are closed directly whenever another pool opens, and
@@ -28,10 +29,12 @@ import psycopg
 from django.db import connections
 
 from .connection import RETRY_DEADLINE_S, pool_size
+from .tiers import setting
 
 R = TypeVar("R")
 
 ACQUIRE_TIMEOUT_S = 10.0
+IDLE_CLOSE_S = 600.0
 # Prepare only what asks to be (psycopg refuses an explicit `prepare=True` when None).
 _PREPARE_ON_REQUEST = 2**31
 
@@ -50,9 +53,10 @@ class LoopPool:
         self.role = conn.settings_dict["OPTIONS"].get("assume_role")
         self.kwargs = {**params, "autocommit": True, "prepare_threshold": _PREPARE_ON_REQUEST}
         self.alias = alias
-        self.max_size = pool_size(conn)
+        self.max_size = int(setting("CHECKPOINTS_ASYNC_POOL_SIZE", 0)) or pool_size(conn)
         self.loop_ref = weakref.ref(loop)
-        self.idle: list[psycopg.AsyncConnection] = []
+        self.idle: list[psycopg.AsyncConnection] = []  # most recently used last
+        self.idle_since: dict[int, float] = {}
         self.size = 0  # connections open: idle and lent
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
         self.closed = False
@@ -67,6 +71,7 @@ class LoopPool:
         while True:
             while self.idle:
                 conn = self.idle.pop()
+                self.idle_since.pop(id(conn), None)
                 if not conn.closed:
                     return conn
                 self.size -= 1
@@ -104,7 +109,17 @@ class LoopPool:
             self.size -= 1
         else:
             self.idle.append(conn)
+            self.idle_since[id(conn)] = time.monotonic()
+            self._close_long_idle()
         self._wake()
+
+    def _close_long_idle(self) -> None:
+        cutoff = time.monotonic() - IDLE_CLOSE_S
+        while len(self.idle) > 1 and self.idle_since.get(id(self.idle[0]), cutoff) <= cutoff:
+            stale = self.idle.pop(0)
+            self.idle_since.pop(id(stale), None)
+            stale.pgconn.finish()
+            self.size -= 1
 
     def _wake(self) -> None:
         while self.waiters:
@@ -117,6 +132,7 @@ class LoopPool:
         """Close the idle connections (a call still running keeps its own until it ends)."""
         self.closed = True
         idle, self.idle = self.idle, []
+        self.idle_since.clear()
         for conn in idle:
             conn.pgconn.finish()
             self.size -= 1

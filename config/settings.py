@@ -117,6 +117,8 @@ CHECKPOINTS_SIZE_POLICY = os.environ.get("CHECKPOINTS_SIZE_POLICY", "warn")  # o
 # The saver's hot statements are prepared on PostgreSQL; turn off behind a PgBouncer in
 # transaction mode older than 1.21, which cannot keep prepared statements.
 CHECKPOINTS_PREPARED_STATEMENTS = os.environ.get("CHECKPOINTS_PREPARED_STATEMENTS", "1") not in ("0", "false", "")
+# Connections per event loop for the a-methods on PostgreSQL; 0: as many as the Django pool.
+CHECKPOINTS_ASYNC_POOL_SIZE = int(os.environ.get("CHECKPOINTS_ASYNC_POOL_SIZE", "0"))
 # Objects uploaded by a put that never committed are collected after this many seconds.
 CHECKPOINTS_BLOB_ORPHAN_GRACE = float(os.environ.get("CHECKPOINTS_BLOB_ORPHAN_GRACE", "3600"))
 

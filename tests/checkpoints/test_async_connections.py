@@ -160,3 +160,24 @@ async def test_a_cancelled_call_does_not_hand_a_busy_connection_to_the_next():
     assert await aconnection.fetch("postgres", "SELECT 1", [], prepared=False, one=True) == (1,)
     assert asyncio.get_running_loop().time() - started < 2
     assert pool.size == len(pool.idle)  # nothing lent out, nothing counted twice
+
+
+async def test_connections_idle_past_the_limit_are_closed_but_one(monkeypatch):
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    graph = chat_graph(saver)
+    await asyncio.gather(*(graph.ainvoke(say("x"), cfg(f"idle-{i}")) for i in range(6)))
+    pool = aconnection._pool("postgres")
+    assert len(pool.idle) >= 2
+    monkeypatch.setattr(aconnection, "IDLE_CLOSE_S", 0.0)
+    await saver.aget_tuple(cfg("idle-0"))
+    assert len(pool.idle) == pool.size == 1
+
+
+async def test_the_async_pool_size_has_its_own_setting(settings):
+    settings.CHECKPOINTS_ASYNC_POOL_SIZE = 3
+    aconnection.close_all()
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    graph = chat_graph(saver)
+    await asyncio.gather(*(graph.ainvoke(say("x"), cfg(f"sized-{i}")) for i in range(8)))
+    pool = aconnection._pool("postgres")
+    assert pool.max_size == 3 and pool.size <= 3
