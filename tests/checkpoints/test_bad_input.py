@@ -47,6 +47,10 @@ def test_config_without_thread_id_is_a_clear_error(saver, db_alias, seeded, conf
         saver.get_tuple(config)
     with pytest.raises(ValueError, match="thread_id"):
         saver.put_writes({"configurable": {**config.get("configurable", {}), "checkpoint_id": "x"}}, [("a", 1)], "task")
+    with pytest.raises(ValueError, match="thread_id"):
+        asyncio.run(saver.aput(config, cp, {}, dict(cp["channel_versions"])))
+    with pytest.raises(ValueError, match="thread_id"):
+        asyncio.run(saver.aget_tuple(config))
     assert row_counts(db_alias) == before
 
 
@@ -71,6 +75,10 @@ def test_unserialisable_value_writes_nothing(saver, db_alias, seeded, value):
         saver.put(seeded.config, cp, {"source": "loop", "step": 1}, dict(cp["channel_versions"]))
     with pytest.raises(ValueError, match="cannot be serialised"):
         saver.put_writes(seeded.config, [("ok", 1), ("bad", value)], "task-1")
+    with pytest.raises(ValueError, match="cannot be serialised"):
+        asyncio.run(saver.aput(seeded.config, cp, {"source": "loop", "step": 1}, dict(cp["channel_versions"])))
+    with pytest.raises(ValueError, match="cannot be serialised"):
+        asyncio.run(saver.aput_writes(seeded.config, [("ok", 1), ("bad", value)], "task-1"))
     assert row_counts(db_alias) == before
     assert saver.get_tuple({"configurable": {"thread_id": "t-ok"}}).checkpoint["id"] == seeded.checkpoint["id"]
 
@@ -91,6 +99,12 @@ def test_malicious_filter_keys_never_reach_a_query(saver, seeded, key):
         list(saver.list({"configurable": {"thread_id": "t-ok"}}, filter={key: "x"}))
     with pytest.raises(ValueError, match="filter key"):
         list(saver.list(None, filter={key: 1}))
+
+    async def alist():
+        return [t async for t in saver.alist(None, filter={key: 1})]
+
+    with pytest.raises(ValueError, match="filter key"):
+        asyncio.run(alist())
 
 
 def test_filter_values_are_parameters(saver, seeded):
