@@ -13,6 +13,8 @@ the fixed column lists below.
 
 from __future__ import annotations
 
+import functools
+
 T = "lg_thread"
 C = "lg_checkpoint"
 B = "lg_checkpoint_blob"
@@ -161,6 +163,7 @@ ON CONFLICT (thread_id) DO UPDATE SET
         f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)" + writes_thread_tail
     )
 
+    @functools.lru_cache(maxsize=512)  # noqa: B019 - built on every read otherwise; dialects are singletons
     def select_tuples_sql(self, where: str, *, limit: int) -> str:
         """One statement returning a page of checkpoints with their blobs and writes.
 
