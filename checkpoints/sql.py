@@ -208,6 +208,7 @@ FROM page p {self.per_row_join(W, 'w', "w.thread_id = p.thread_id AND w.checkpoi
     def metadata_filter(self, filter: dict) -> tuple[list[str], list]:
         raise NotImplementedError
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def insert_blobs_sql(self, n: int) -> str:
         rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * n)
         return f"INSERT INTO {B} ({BLOB_COLS}) VALUES {rows} ON CONFLICT DO NOTHING"
@@ -286,6 +287,7 @@ class PostgresDialect(Dialect):
     # returning it: a thread deleted after the checkpoint was created writes nothing.
     LIVE = f"live AS (SELECT NOT EXISTS ({DEAD_SQL}) AS ok)"
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def put_sql(self, n_blobs: int) -> str:
         """Blobs, checkpoint and thread row in one statement; returns `ok`, false when
         the thread was deleted after this checkpoint was created (nothing written).
@@ -319,6 +321,7 @@ FROM ins
 {THREAD_UPSERT_TAIL(T=T, merge=self.metadata_merge, touched=self.touched)})
 SELECT ok FROM live"""
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def put_writes_sql(self, n: int, *, replace: bool, with_thread: bool) -> str:
         """Writes (and, for special writes, the thread row) in one statement; returns
         `ok` like `put_sql`. Params: thread_id, checkpoint_id, the write rows, then the
@@ -360,6 +363,7 @@ INSERT INTO {C} ({CHECKPOINT_COLS})
 SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS ({DEAD_SQL})
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"""
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def gated_writes_sql(self, n: int, *, replace: bool) -> str:
         """Writes, unless the thread was deleted. Params: the rows, then the gate's."""
         rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * n)
