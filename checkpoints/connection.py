@@ -36,6 +36,8 @@ from typing import TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
+from . import sqlite_wal
+
 R = TypeVar("R")
 D = TypeVar("D")
 
@@ -194,6 +196,7 @@ def _sqlite_writer(conn) -> Iterator[None]:
     finally:
         if got:
             lock.release()
+    sqlite_wal.wrote(name)
 
 
 def dialect_for(alias: str, dialects: Mapping[str, D], owner: str) -> D:

@@ -7,6 +7,7 @@ checkpoint puts, pending writes, interrupt writes and reads of the same file.
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -190,3 +191,23 @@ def test_worker_threads_borrow_connections_instead_of_opening_their_own(monkeypa
     assert 1 <= len(_idle_sqlite["default"]) == len(opened)
     # The test thread's own connection is its own again, unconnected if it was.
     assert connections["default"].connection is None or connections["default"].connection not in _idle_sqlite["default"]
+
+
+def test_saver_writes_wake_the_background_wal_checkpoint():
+    from checkpoints import sqlite_wal
+
+    path = str(connections["default"].settings_dict["NAME"])
+    graph = build_graph(DjangoSaver(using="default", hot_tier=None, blob_store=None))
+    for n in range(8):
+        for turn in turns(1100 + n):
+            graph.invoke(turn, {"configurable": {"thread_id": f"wal-{n}"}})
+    worker = sqlite_wal.checkpointer(path)
+    assert worker is not None and worker.is_alive()
+    assert worker.writes >= sqlite_wal.CHECKPOINT_EVERY
+    deadline = time.monotonic() + 5
+    while worker.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.checkpoints >= 1
+    with connections["default"].cursor() as cur:
+        cur.execute("PRAGMA wal_autocheckpoint")
+        assert cur.fetchone()[0] == 10000
