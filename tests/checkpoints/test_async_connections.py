@@ -181,3 +181,12 @@ async def test_the_async_pool_size_has_its_own_setting(settings):
     await asyncio.gather(*(graph.ainvoke(say("x"), cfg(f"sized-{i}")) for i in range(8)))
     pool = aconnection._pool("postgres")
     assert pool.max_size == 3 and pool.size <= 3
+
+
+def test_the_async_pool_takes_its_size_from_the_django_settings_without_opening_djangos_pool():
+    from checkpoints.aconnection import _django_pool_size
+
+    assert _django_pool_size({"OPTIONS": {"pool": {"min_size": 1, "max_size": 16}}}) == 16
+    assert _django_pool_size({"OPTIONS": {"pool": {"min_size": 6}}}) == 6
+    assert _django_pool_size({"OPTIONS": {"pool": True}}) == 4
+    assert _django_pool_size({"OPTIONS": {}}) == 16
