@@ -228,7 +228,7 @@ async def fetch(alias: str, sql: str, params: list[Any], *, prepared: bool, one:
     """Rows of one statement (the first row with `one`)."""
 
     async def go(conn: psycopg.AsyncConnection) -> Any:
-        cur = await conn.execute(sql, params, prepare=prepared)
+        cur = await conn.execute(sql, params, prepare=prepared, binary=True)
         return await (cur.fetchone() if one else cur.fetchall())
 
     return await arun(alias, go)

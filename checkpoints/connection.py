@@ -103,7 +103,9 @@ def _prepared_cursor_class():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     class PreparedCursor(ServerBindingCursor):
-        def execute(self, query, params=None, *, prepare=True, binary=None):
+        # Results in binary: a page of blobs arrives as bytes rather than as hex text
+        # twice the size (list(limit=10) -14%, get_tuple -10%), as PostgresSaver reads.
+        def execute(self, query, params=None, *, prepare=True, binary=True):
             return super().execute(query, params, prepare=prepare, binary=binary)
 
     return PreparedCursor
