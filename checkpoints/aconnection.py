@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.db import connections
+from psycopg import sql as pgsql
 
 from .connection import RETRY_DEADLINE_S
 from .tiers import setting
@@ -87,11 +88,15 @@ class LoopPool:
             self.waiters.append(waiter)
             try:
                 await asyncio.wait_for(waiter, max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise PoolTimeout(
-                    f"all {self.max_size} async connections of database {self.alias!r} stayed busy "
-                    f"for {ACQUIRE_TIMEOUT_S:.0f} s"
-                ) from None
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken just as it gave up: pass the turn on
+                if isinstance(exc, TimeoutError):
+                    raise PoolTimeout(
+                        f"all {self.max_size} async connections of database {self.alias!r} stayed busy "
+                        f"for {ACQUIRE_TIMEOUT_S:.0f} s"
+                    ) from None
+                raise
             finally:
                 if waiter in self.waiters:
                     self.waiters.remove(waiter)
@@ -99,7 +104,7 @@ class LoopPool:
     async def _connect(self) -> psycopg.AsyncConnection:
         conn = await psycopg.AsyncConnection.connect(**self.kwargs)
         if self.role:
-            await conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self.role)))
+            await conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(self.role)))
         return conn
 
     def release(self, conn: psycopg.AsyncConnection, *, discard: bool = False) -> None:
