@@ -29,13 +29,14 @@ import psycopg
 from django.db import connections
 from psycopg import sql as pgsql
 
-from .connection import RETRY_DEADLINE_S
+from .connection import RETRY_DEADLINE_S, pool_size
 from .tiers import setting
 
 R = TypeVar("R")
 
 ACQUIRE_TIMEOUT_S = 10.0
 IDLE_CLOSE_S = 600.0
+DEFAULT_SIZE = 16  # for an alias without a Django pool
 # Prepare only what asks to be (psycopg refuses an explicit `prepare=True` when None).
 _PREPARE_ON_REQUEST = 2**31
 
@@ -54,7 +55,7 @@ class LoopPool:
         self.role = conn.settings_dict["OPTIONS"].get("assume_role")
         self.kwargs = {**params, "autocommit": True, "prepare_threshold": _PREPARE_ON_REQUEST}
         self.alias = alias
-        self.max_size = int(setting("CHECKPOINTS_ASYNC_POOL_SIZE", 0)) or _django_pool_size(conn.settings_dict)
+        self.max_size = int(setting("CHECKPOINTS_ASYNC_POOL_SIZE", 0)) or pool_size(conn.settings_dict) or DEFAULT_SIZE
         self.loop_ref = weakref.ref(loop)
         self.idle: list[psycopg.AsyncConnection] = []  # most recently used last
         self.idle_since: dict[int, float] = {}
@@ -141,19 +142,6 @@ class LoopPool:
         for conn in idle:
             conn.pgconn.finish()
             self.size -= 1
-
-
-def _django_pool_size(settings_dict: dict) -> int:
-    """The size the alias's Django pool is configured with (read from its settings:
-    asking Django's pool would open it, and a session with it)."""
-    options = settings_dict["OPTIONS"].get("pool")
-    if isinstance(options, dict):
-        return int(options.get("max_size") or options.get("min_size") or DJANGO_POOL_MIN)
-    return DJANGO_POOL_MIN if options else DEFAULT_SIZE
-
-
-DJANGO_POOL_MIN = 4  # psycopg_pool's default min_size, which is also its max without one
-DEFAULT_SIZE = 16  # an alias without a Django pool
 
 
 _pools: dict[tuple[str, int], LoopPool] = {}

@@ -150,7 +150,7 @@ def run(
                     return fn(cur)
             except (OperationalError, InterfaceError) as exc:
                 if attempts is None:
-                    attempts = pool_size(conn) + 1
+                    attempts = (pool_size(conn.settings_dict) or 1) + 1
                 if attempts <= 0 or not _is_disconnect(conn, exc) or conn.in_atomic_block:
                     raise
                 if time.monotonic() > deadline:
@@ -209,9 +209,16 @@ def dialect_for(alias: str, dialects: Mapping[str, D], owner: str) -> D:
     return dialects[vendor]
 
 
-def pool_size(conn) -> int:
-    pool = conn.pool if _pooled(conn) else None  # OPTIONS may say just `"pool": True`
-    return pool.max_size if pool is not None else 1
+def pool_size(settings_dict: dict) -> int | None:
+    """How many connections an alias's Django pool holds, `None` without a pool. Read
+    from its settings: asking Django's pool would open it (and a session with it)."""
+    options = settings_dict["OPTIONS"].get("pool")
+    if isinstance(options, dict):
+        return int(options.get("max_size") or options.get("min_size") or PSYCOPG_POOL_MIN)
+    return PSYCOPG_POOL_MIN if options else None
+
+
+PSYCOPG_POOL_MIN = 4  # psycopg_pool's default min_size, also its max when none is given
 
 
 def _is_disconnect(conn, exc: DatabaseError) -> bool:

@@ -10,12 +10,12 @@ across processes is in `checkpoints.metrics_store`, when present).
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,35 +92,26 @@ def observe(op: str, seconds: float, *, ok: bool = True, nbytes: int = 0) -> Non
         _first_record()
 
 
+@contextmanager
+def timing(op: str) -> Iterator[None]:
+    """Record the latency and outcome of the block (the a-methods time their own)."""
+    start = time.perf_counter()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        observe(op, time.perf_counter() - start, ok=ok)
+
+
 def timed(op: str) -> Callable[[F], F]:
     """Record the latency and outcome of every call of the decorated method."""
 
     def decorate(fn: F) -> F:
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def awrapper(*args, **kwargs):
-                start = time.perf_counter()
-                ok = False
-                try:
-                    result = await fn(*args, **kwargs)
-                    ok = True
-                    return result
-                finally:
-                    observe(op, time.perf_counter() - start, ok=ok)
-
-            return awrapper  # type: ignore[return-value]
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            ok = False
-            try:
-                result = fn(*args, **kwargs)
-                ok = True
-                return result
-            finally:
-                observe(op, time.perf_counter() - start, ok=ok)
+            with timing(op):
+                return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 

@@ -63,7 +63,7 @@ from . import aconnection, codec, metrics
 from . import sql as q
 from .connection import dialect_for, run
 from .tiers import configured_blob_store, configured_hot_tier, setting
-from .tiers.blobs import BlobStore, BlobStoreError
+from .tiers.blobs import BlobStore, BlobStoreError, digest_of
 
 logger = logging.getLogger("checkpoints.saver")
 _DEFAULT: Any = object()
@@ -115,8 +115,9 @@ class ThreadDeleted(RuntimeError):
 
 @dataclass
 class _Write:
-    """A put or put_writes, serialised and ready to commit: one statement returning
-    `ok` (PostgreSQL) or `steps` run in one transaction; `done` runs after the commit."""
+    """A put or put_writes, serialised and ready to commit: the objects for blob
+    storage, then one statement returning `ok` (PostgreSQL) or `steps` run in one
+    transaction; `done` runs after the commit."""
 
     thread_id: str
     checkpoint_id: str
@@ -124,6 +125,7 @@ class _Write:
     sql: str | None = None
     params: list = field(default_factory=list)
     steps: Callable[[Any], bool] | None = None
+    uploads: list[bytes] = field(default_factory=list)  # values for blob storage, put first
 
 
 class CheckpointTooLarge(ValueError):
@@ -347,13 +349,10 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         if not self._native_async:
             return await _threaded(self.get_tuple)(config)
-        return await self._aget_tuple(config)
-
-    @metrics.timed("get_tuple")
-    async def _aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        sql, params = self._tuple_query(*codec.thread_key(config))
-        tuples = codec.rows_to_tuples(self.serde, await self._afetch_rows(sql, params))
-        return tuples[0] if tuples else None
+        with metrics.timing("get_tuple"):
+            sql, params = self._tuple_query(*codec.thread_key(config))
+            tuples = codec.rows_to_tuples(self.serde, await self._afetch_rows(sql, params))
+            return tuples[0] if tuples else None
 
     def _tuple_query(self, thread_id: str, ns: str, checkpoint_id: str | None) -> tuple[str, list[Any]]:
         where = "thread_id = %s AND checkpoint_ns = %s"
@@ -372,7 +371,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     async def _afetch_rows(self, sql: str, params: list[Any]) -> list:
         rows = await aconnection.fetch(self.using, sql, params, prepared=self.prepared_statements)
         if any(_offloaded(r) for r in rows):  # blob storage clients are synchronous
-            rows = await asyncio.to_thread(self._resolve_offloaded, rows)
+            rows = await _threaded(self._resolve_offloaded)(rows)
         return rows
 
     def _list_where(
@@ -425,11 +424,12 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         rows = self._run(lambda cur: _fetchall(cur, sql, params), prepared=True)
         return codec.rows_to_tuples(self.serde, self._resolve_offloaded(rows))
 
-    @metrics.timed("list")
     async def _alist_page(
         self, wheres: list[str], params: list[Any], after: tuple | None, size: int
     ) -> list[CheckpointTuple]:
-        return codec.rows_to_tuples(self.serde, await self._afetch_rows(*self._page_query(wheres, params, after, size)))
+        with metrics.timing("list"):
+            rows = await self._afetch_rows(*self._page_query(wheres, params, after, size))
+            return codec.rows_to_tuples(self.serde, rows)
 
     @staticmethod
     def _page_key(tup: CheckpointTuple) -> tuple[str, str, str]:
@@ -508,7 +508,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ThreadDeleted: the thread was deleted after this checkpoint was created;
                 nothing is written.
         """
-        return self._commit(self._put_write(config, checkpoint, metadata, new_versions, upload=True))
+        return self._commit(self._put_write(config, checkpoint, metadata, new_versions))
 
     async def aput(
         self,
@@ -519,20 +519,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         if not self._native_async:
             return await _threaded(self.put)(config, checkpoint, metadata, new_versions)
-        return await self._aput(config, checkpoint, metadata, new_versions)
-
-    @metrics.timed("put")
-    async def _aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        write = self._put_write(config, checkpoint, metadata, new_versions, upload=False)
-        if write is None:  # a value for blob storage, whose clients are synchronous
-            write = await _threaded(self._put_write)(config, checkpoint, metadata, new_versions, upload=True)
-        return await self._acommit(write)
+        with metrics.timing("put"):
+            return await self._acommit(self._put_write(config, checkpoint, metadata, new_versions))
 
     def _put_write(
         self,
@@ -540,11 +528,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-        *,
-        upload: bool,
-    ) -> _Write | None:
-        """A put, serialised and ready to commit; `None` when a value is for blob
-        storage and `upload` is false."""
+    ) -> _Write:
+        """A put, serialised and ready to commit."""
         thread_id, ns, parent_id = codec.thread_key(config)
         checkpoint_id = codec.valid_id("checkpoint id", checkpoint["id"])
         body, blobs = codec.split_checkpoint(self.serde, checkpoint, new_versions)
@@ -556,13 +541,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ch for ch, (_, data) in blobs.items()
             if self.blob_store is not None and len(data) >= self.blob_threshold
         }
-        if offload and not upload:
-            return None
         self._check_size(thread_id, checkpoint_id, size, {ch: b for ch, b in blobs.items() if ch not in offload})
-        # Objects first: a row must never point at an object that is not there yet.
-        keys = {ch: self.blob_store.put(blobs[ch][1]) for ch in offload}
-        if offload:
-            metrics.incr("blobs.offloaded_bytes", sum(len(blobs[ch][1]) for ch in offload))
+        # Content-addressed: the key is known before the object is uploaded (by the commit).
+        keys = {ch: self.blob_store.key_for(digest_of(blobs[ch][1])) for ch in offload}
         stored = size + sum(len(b) for _, b in blobs.values())
         ts = codec.now()
         root = ns == ""
@@ -604,6 +585,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_sql(len(blobs)),
                 params=[thread_id, checkpoint_id, *blob_params, *checkpoint_params, *thread_params, stored, ts, ts],
+                uploads=[blobs[ch][1] for ch in offload],
             )
 
         def steps(cur) -> bool:
@@ -620,9 +602,17 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             cur.execute(dialect.insert_thread_sql, [*thread_params, 1 if inserted else 0, stored, ts, ts])
             return True
 
-        return _Write(thread_id, checkpoint_id, done, steps=steps)
+        return _Write(thread_id, checkpoint_id, done, steps=steps, uploads=[blobs[ch][1] for ch in offload])
+
+    def _upload(self, uploads: list[bytes]) -> None:
+        """Objects first: a row must never point at an object that is not there yet."""
+        for data in uploads:
+            self.blob_store.put(data)
+        metrics.incr("blobs.offloaded_bytes", sum(len(data) for data in uploads))
 
     def _commit(self, write: _Write) -> Any:
+        if write.uploads:
+            self._upload(write.uploads)
         if write.sql is not None:
             ok = self._run(lambda cur: _fetchall(cur, write.sql, write.params)[0][0], prepared=True)
         else:
@@ -632,6 +622,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return write.done()
 
     async def _acommit(self, write: _Write) -> Any:
+        if write.uploads:  # blob storage clients are synchronous
+            await _threaded(self._upload)(write.uploads)
         (ok,) = await aconnection.fetch(self.using, write.sql, write.params, prepared=self.prepared_statements, one=True)
         if not ok:
             raise ThreadDeleted(write.thread_id, write.checkpoint_id)
@@ -667,15 +659,10 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     ) -> None:
         if not self._native_async:
             return await _threaded(self.put_writes)(config, writes, task_id, task_path)
-        await self._aput_writes(config, writes, task_id, task_path)
-
-    @metrics.timed("put_writes")
-    async def _aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
-    ) -> None:
-        write = self._writes_write(config, writes, task_id, task_path)
-        if write is not None:
-            await self._acommit(write)
+        with metrics.timing("put_writes"):
+            write = self._writes_write(config, writes, task_id, task_path)
+            if write is not None:
+                await self._acommit(write)
 
     def _writes_write(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str

@@ -159,9 +159,6 @@ ON CONFLICT (thread_id) DO UPDATE SET
         THEN %s ELSE {T}.status END,
     head_checkpoint_id = CASE WHEN excluded.head_checkpoint_id > {T}.head_checkpoint_id
         THEN excluded.head_checkpoint_id ELSE {T}.head_checkpoint_id END"""
-    writes_thread_sql = (
-        f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)" + writes_thread_tail
-    )
 
     @functools.lru_cache(maxsize=512)  # noqa: B019 - built on every read otherwise; dialects are singletons
     def select_tuples_sql(self, where: str, *, limit: int) -> str:
@@ -375,6 +372,10 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING"""
     insert_thread_sql = (
         f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         + THREAD_UPSERT_TAIL(T=T, merge=metadata_merge, touched=touched)
+    )
+    writes_thread_sql = (
+        f"INSERT INTO {T} ({THREAD_COLS}) VALUES (%s, %s, '', '{{}}', %s, 0, %s, %s, %s)"
+        + Dialect.writes_thread_tail
     )
     upsert_checkpoint_sql = f"""
 INSERT INTO {C} ({CHECKPOINT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)

@@ -195,9 +195,23 @@ async def test_the_async_pool_size_has_its_own_setting(settings):
 
 
 def test_the_async_pool_takes_its_size_from_the_django_settings_without_opening_djangos_pool():
-    from checkpoints.aconnection import _django_pool_size
+    from checkpoints.connection import pool_size
 
-    assert _django_pool_size({"OPTIONS": {"pool": {"min_size": 1, "max_size": 16}}}) == 16
-    assert _django_pool_size({"OPTIONS": {"pool": {"min_size": 6}}}) == 6
-    assert _django_pool_size({"OPTIONS": {"pool": True}}) == 4
-    assert _django_pool_size({"OPTIONS": {}}) == 16
+    assert pool_size({"OPTIONS": {"pool": {"min_size": 1, "max_size": 16}}}) == 16
+    assert pool_size({"OPTIONS": {"pool": {"min_size": 6}}}) == 6
+    assert pool_size({"OPTIONS": {"pool": True}}) == 4
+    assert pool_size({"OPTIONS": {}}) is None
+
+
+async def test_the_native_path_records_every_operation_in_the_metrics():
+    from checkpoints import metrics
+
+    metrics.reset()
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    await chat_graph(saver).ainvoke(say("hi"), cfg("metered"))
+    [t async for t in saver.alist(cfg("metered"))]
+    counted: dict[str, int] = {}
+    for (_, op), row in metrics.minutes().items():  # a run may straddle a minute
+        counted[op] = counted.get(op, 0) + row[0]
+    assert counted.get("put", 0) >= 3 and counted.get("put_writes", 0) >= 1, counted
+    assert counted.get("get_tuple", 0) >= 1 and counted.get("list", 0) >= 1, counted
