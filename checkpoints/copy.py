@@ -583,8 +583,8 @@ class Copier:
     def copy_tombstones(self) -> int:
         """Copy the source's tombstones (a boundary only grows, so this is idempotent)."""
         rows = self.source.tombstones()
-        for row in rows:
-            run(self.target.using, lambda cur, row=row: cur.execute(q.TOMBSTONE_SQL, list(row)), atomic=True)
+        if rows:
+            run(self.target.using, lambda cur: cur.executemany(q.TOMBSTONE_SQL, [list(r) for r in rows]), atomic=True)
         return len(rows)
 
     def _commit(self, batch: list[str], on_batch) -> BatchResult:
