@@ -393,7 +393,7 @@ class _Rows:
 
 
 def _meta_json(metadata: Mapping[str, Any]) -> str:
-    return json.dumps(dict(metadata or {}), ensure_ascii=False).replace("\\u0000", "")
+    return codec.json_text(dict(metadata or {}))
 
 
 def _status(head: CheckpointTuple | None, write_channels: set[str]) -> str:
@@ -486,7 +486,7 @@ class Copier:
             head_channels = {w[5] for w in writes if w[0] == "" and w[1] == head_id}
             status = _status(head, head_channels)
         now = codec.now()
-        rows.thread = [thread_id, status, graph_id, json.dumps(json_meta, ensure_ascii=False), head_id,
+        rows.thread = [thread_id, status, graph_id, codec.json_text(json_meta), head_id,
                        0, 0, first_ts or now, last_ts or now]
         result.checkpoints, result.writes, result.blobs = len(rows.checkpoints), len(rows.writes), len(rows.blobs)
         return rows, result

@@ -563,7 +563,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         ]
         thread_params = [
             thread_id, status,
-            str(meta.get("graph_id") or ""), _json(thread_meta), checkpoint_id if root else "",
+            str(meta.get("graph_id") or ""), codec.json_text(thread_meta), checkpoint_id if root else "",
         ]
 
         def done() -> RunnableConfig:
@@ -1000,12 +1000,6 @@ class DjangoSaver(BaseCheckpointSaver[str]):
     def get_next_version(self, current: str | None, channel: None = None) -> str:
         """`{n:032}.{random:016}`, the format of `langgraph-checkpoint-postgres`."""
         return codec.next_version(current)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
 
 
 def alias_for_url(url: str) -> str:

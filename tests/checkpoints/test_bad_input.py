@@ -91,6 +91,18 @@ def test_unserialisable_metadata_writes_nothing(saver, db_alias, seeded):
     assert row_counts(db_alias) == before
 
 
+def test_metadata_json_keeps_what_json_keeps(saver, seeded):
+    """orjson writes metadata; what it refuses (integers past 64 bits) falls back to
+    `json`, and NUL, which jsonb refuses, is dropped rather than failing the put."""
+    cp = checkpoint_with({"a": [1]})
+    meta = {"source": "loop", "step": 1, "big": 2**70, "naïve": "é\x00x", "by_n": {1: "one"}}
+    config = saver.put(seeded.config, cp, meta, {})
+    stored = saver.get_tuple(config).metadata
+    assert stored["big"] == 2**70
+    assert stored["naïve"] == "éx"
+    assert stored["by_n"] == {"1": "one"}
+
+
 @pytest.mark.parametrize(
     "key", ["a') OR 1=1 --", "x__regex", "metadata__contains", "a b", "", "$.x"],
 )
