@@ -187,3 +187,88 @@ def test_reads_stay_index_lookups_under_the_generic_plan():
                 cur.execute("RESET plan_cache_mode")
                 assert "Index Scan using lg_checkpoint_blob_pkey" in plan, plan
                 assert "Seq Scan on lg_checkpoint_blob" not in plan and "Hash" not in plan, plan
+
+
+def _in_fresh_thread(fn):
+    """Run `fn` on a new thread (as LangGraph's workers call the saver), return its result."""
+    out = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # re-raised on the test's thread
+            out["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_thread_without_a_connection_borrows_one_from_the_pool(monkeypatch):
+    """LangGraph's worker threads hold no Django connection: their calls run on one
+    borrowed from the alias's pool, without Django's connect() and close() per call;
+    the thread is left without a connection either way."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    config = {"configurable": {"thread_id": "borrow"}}
+    graph = chat_graph(saver)
+    connects = []
+    real_connect = DatabaseWrapper.connect
+    monkeypatch.setattr(DatabaseWrapper, "connect", lambda self: connects.append(self.alias) or real_connect(self))
+
+    def invoke_and_read():
+        graph.invoke({"messages": [{"role": "user", "content": "hi"}]}, config)
+        tup = saver.get_tuple(config)
+        return tup, connections["postgres"].connection
+
+    tup, left = _in_fresh_thread(invoke_and_read)
+    assert [m["content"] for m in tup.checkpoint["channel_values"]["messages"]][0] == "hi"
+    assert left is None
+    assert connects == []
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_statements_still_reach_django_execute_wrappers():
+    """An execute wrapper (an APM agent, a test's query blocker) sees the saver's
+    statements: with one installed, calls keep to the thread's Django connection."""
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    config = {"configurable": {"thread_id": "wrapped"}}
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql.split()[0])
+        return execute(sql, params, many, context)
+
+    def read():
+        with connections["postgres"].execute_wrapper(wrapper):
+            return saver.get_tuple(config)
+
+    assert _in_fresh_thread(read) is None
+    assert seen == ["WITH"]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_borrowed_connection_always_autocommits():
+    """A pooled connection given back out of autocommit (by code outside the saver) is
+    put back into autocommit before a saver statement runs on it, so a put is never
+    left in a transaction that nobody commits."""
+    from checkpoints.connection import _pool_connection
+
+    conn = connections["postgres"]
+    pool = conn.pool
+    pool.open()
+    size = settings.DATABASES["postgres"]["OPTIONS"]["pool"]["max_size"]
+    taken = [pool.getconn() for _ in range(3)]
+    for raw in taken:
+        raw.autocommit = False
+        pool.putconn(raw)
+    for _ in range(size + 1):
+        with _pool_connection(conn) as raw:
+            assert raw.autocommit
