@@ -48,9 +48,10 @@ class ThreadTombstone(models.Model):
     """A deleted thread: a put or write for one of its checkpoints created before the
     delete (`checkpoint_id <= deleted_before`; checkpoint ids are time-ordered uuid6) is
     refused, so a run still in flight cannot bring the thread back (langgraph#7206).
-    A new run on the same thread_id writes later ids and is accepted. On PostgreSQL a
-    write already executing when the delete commits can still land (READ COMMITTED);
-    the run's next write is refused. SQLite serialises writers, so there it cannot."""
+    A new run on the same thread_id writes later ids and is accepted. A write already
+    executing when the delete runs cannot land either: on PostgreSQL it holds a lock on
+    the thread row that the delete takes first (`PostgresDialect.LIVE`); SQLite
+    serialises writers."""
 
     thread_id = models.TextField(primary_key=True)
     deleted_before = models.TextField()

@@ -154,13 +154,17 @@ def _deleted(cur, thread_id: str, checkpoint_id: str) -> bool:
     return cur.fetchone() is not None
 
 
-def _delete_threads(cur, thread_ids: Sequence[str]) -> set[str]:
+def _delete_threads(cur, dialect: q.Dialect, thread_ids: Sequence[str]) -> set[str]:
     """Delete every row of the threads and leave a tombstone for each; returns the
     blob storage keys the threads referenced.
 
-    The tombstone's boundary is the later of now (as a checkpoint id) and the newest
+    The thread rows are locked first: a write already past its gate holds a lock on its
+    thread's row until it commits, and what it wrote is deleted with the rest. The
+    tombstone's boundary is the later of now (as a checkpoint id) and the newest
     checkpoint stored, so a writer whose clock runs ahead is refused too."""
     keys: set[str] = set()
+    if dialect.lock_threads_sql:
+        _fetchall(cur, dialect.lock_threads_sql.format(in_=_in(len(thread_ids))), list(thread_ids))
     deleted_at = codec.now()
     for thread_id in thread_ids:
         keys |= {k for (k,) in _fetchall(cur, q.SELECT_THREAD_BLOB_KEYS_SQL, [thread_id])}
@@ -584,7 +588,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             return _Write(
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_sql(len(blobs)),
-                params=[thread_id, checkpoint_id, *blob_params, *checkpoint_params, *thread_params, stored, ts, ts],
+                params=[*dialect.live_params(thread_id, checkpoint_id), *blob_params, *checkpoint_params,
+                        *thread_params, stored, ts, ts],
                 uploads=[blobs[ch][1] for ch in offload],
             )
 
@@ -701,7 +706,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             return _Write(
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status)),
-                params=[thread_id, checkpoint_id, *params, *(thread_params if status else ())],
+                params=[*dialect.live_params(thread_id, checkpoint_id), *params, *(thread_params if status else ())],
             )
         writes_sql = dialect.gated_writes_sql(len(dumped), replace=replace)
 
@@ -723,7 +728,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         leave a tombstone: later writes for checkpoints created before now raise
         `ThreadDeleted` (a new run on the same thread_id is not affected)."""
         thread_id = codec.valid_id("thread_id", thread_id)
-        self._after_delete([thread_id], self._run(lambda cur: _delete_threads(cur, [thread_id]), atomic=True))
+        self._after_delete([thread_id], self._run(lambda cur: _delete_threads(cur, self.dialect, [thread_id]), atomic=True))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await _threaded(self.delete_thread)(thread_id)
@@ -856,7 +861,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if not thread_ids:
             return
         if strategy == "delete":
-            self._after_delete(thread_ids, self._run(lambda cur: _delete_threads(cur, thread_ids), atomic=True))
+            self._after_delete(thread_ids, self._run(lambda cur: _delete_threads(cur, self.dialect, thread_ids), atomic=True))
             return
         for thread_id in thread_ids:
             freed = self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)

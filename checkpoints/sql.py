@@ -147,6 +147,9 @@ class Dialect:
     metadata_merge: str
     json_param = "%s"
     touched: str
+    # Locks the thread rows a delete is about to remove (PostgreSQL; SQLite writers
+    # take turns, so nothing can write between its gate and its commit).
+    lock_threads_sql: str | None = None
 
     # put_writes: adds the writes' bytes; only special writes (error, interrupt, resume)
     # change the status, and only at or past the head. Writes may commit before their
@@ -282,14 +285,28 @@ class PostgresDialect(Dialect):
 
     # Every write statement of a put or put_writes opens with this gate and ends by
     # returning it: a thread deleted after the checkpoint was created writes nothing.
-    LIVE = f"live AS (SELECT NOT EXISTS ({DEAD_SQL}) AS ok)"
+    # The statement's snapshot cannot see a delete that commits while it runs, so the
+    # gate also takes a key-share lock on the thread row before anything is written:
+    # a delete locks that row first (`lock_threads_sql`) and so waits for a write already
+    # past the gate, then deletes what it wrote; a write that reaches the lock after a
+    # delete committed finds the row it saw gone, and writes nothing.
+    # Params: `live_params(thread_id, checkpoint_id)`.
+    LIVE = f"""lk AS (SELECT 1 FROM {T} WHERE thread_id = %s FOR KEY SHARE),
+live AS (SELECT NOT EXISTS ({DEAD_SQL})
+    AND (EXISTS (SELECT 1 FROM lk) OR NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = %s)) AS ok)"""
+
+    @staticmethod
+    def live_params(thread_id: str, checkpoint_id: str) -> list[str]:
+        return [thread_id, thread_id, checkpoint_id, thread_id]
+
+    lock_threads_sql = f"SELECT thread_id FROM {T} WHERE thread_id IN ({{in_}}) ORDER BY thread_id FOR UPDATE"
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def put_sql(self, n_blobs: int) -> str:
         """Blobs, checkpoint and thread row in one statement; returns `ok`, false when
         the thread was deleted after this checkpoint was created (nothing written).
-        Params: thread_id, checkpoint_id (the gate), the blob rows, the checkpoint row,
-        the thread row.
+        Params: the gate's (`live_params`), the blob rows, the checkpoint row, the
+        thread row.
 
         `xmax = 0` tells a fresh insert from an update, so re-putting a checkpoint
         does not count it twice.
@@ -321,7 +338,7 @@ SELECT ok FROM live"""
     @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
     def put_writes_sql(self, n: int, *, replace: bool, with_thread: bool) -> str:
         """Writes (and, for special writes, the thread row) in one statement; returns
-        `ok` like `put_sql`. Params: thread_id, checkpoint_id, the write rows, then the
+        `ok` like `put_sql`. Params: the gate's (`live_params`), the write rows, then the
         thread row's."""
         rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s::bytea)"] * n)
         thread = ""

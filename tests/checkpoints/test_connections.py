@@ -272,3 +272,125 @@ def test_a_borrowed_connection_always_autocommits():
     for _ in range(size + 1):
         with _pool_connection(conn) as raw:
             assert raw.autocommit
+
+
+def _waiting_on_a_lock(url: str, dbname: str) -> int:
+    with psycopg.connect(url, autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (dbname,)
+        ).fetchone()[0]
+
+
+def _wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+class _Race:
+    """A thread with one checkpoint on PostgreSQL, and a late write for it (a put of a
+    newer checkpoint, or pending writes) to run on a fresh thread."""
+
+    def __init__(self, name: str, write: str) -> None:
+        from langgraph.checkpoint.base import empty_checkpoint
+        from langgraph.checkpoint.base.id import uuid6
+
+        db = settings.DATABASES["postgres"]
+        self.dbname = db["NAME"]
+        self.url = f"postgresql://{db['USER'] or 'postgres'}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        self.saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+        self.thread, self.write = f"{name}-{write}", write
+        self.head = self.saver.put(
+            {"configurable": {"thread_id": self.thread, "checkpoint_ns": ""}},
+            {**empty_checkpoint(), "id": str(uuid6(clock_seq=1))}, {"step": 0}, {},
+        )
+        self.late = {**empty_checkpoint(), "id": str(uuid6(clock_seq=2))}
+
+    def waiting(self) -> int:
+        return _waiting_on_a_lock(self.url, self.dbname)
+
+    def start_write(self, pool):
+        if self.write == "put":
+            return pool.submit(_in_fresh_thread, lambda: self.saver.put(self.head, self.late, {"step": 1}, {}))
+        return pool.submit(
+            _in_fresh_thread, lambda: self.saver.put_writes(self.head, [("c", "late")], task_id="task")
+        )
+
+    def start_delete(self, pool):
+        return pool.submit(_in_fresh_thread, lambda: self.saver.delete_thread(self.thread))
+
+    def assert_gone(self) -> None:
+        from checkpoints.models import Checkpoint, CheckpointWrite, Thread
+
+        for model in (Thread, Checkpoint, CheckpointWrite):
+            assert not model.objects.using("postgres").filter(thread_id=self.thread).exists(), model
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.parametrize("write", ["put", "put_writes"])
+def test_a_write_in_flight_when_its_thread_is_deleted_leaves_nothing(write):
+    """A write past its gate when a delete commits must not outlive the delete (its
+    statement's snapshot cannot see the tombstone). Held mid-statement by another
+    session's uncommitted row with its key, the write keeps its thread row locked, the
+    delete waits for it and then deletes what it wrote."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checkpoints.saver import ThreadDeleted
+
+    race = _Race("race", write)
+    with psycopg.connect(race.url) as blocker:  # a transaction holding the key the write needs
+        if write == "put":
+            blocker.execute(
+                "INSERT INTO lg_checkpoint (thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, "
+                "channel_versions, metadata, size, created_at) VALUES (%s, '', %s, 'x', '', '{}', '{}', 0, now())",
+                (race.thread, race.late["id"]),
+            )
+        else:
+            blocker.execute(
+                "INSERT INTO lg_checkpoint_write (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
+                "channel, type, blob) VALUES (%s, '', %s, 'task', 0, '', 'c', 'x', '')",
+                (race.thread, race.head["configurable"]["checkpoint_id"]),
+            )
+        with ThreadPoolExecutor(2) as pool:
+            writing = race.start_write(pool)
+            _wait_until(lambda: race.waiting() == 1)  # the write, held mid-statement
+            deleting = race.start_delete(pool)
+            # The delete either waits for the write (two sessions waiting) or, without
+            # the row lock, has already committed.
+            _wait_until(lambda: deleting.done() or race.waiting() == 2)
+            blocker.rollback()
+            try:
+                writing.result(timeout=10)
+            except ThreadDeleted:
+                pass
+            deleting.result(timeout=10)
+    race.assert_gone()
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+@pytest.mark.parametrize("write", ["put", "put_writes"])
+def test_a_write_that_meets_a_delete_in_progress_is_refused(write):
+    """The other order: a delete holds the thread row (held mid-transaction by another
+    session's uncommitted tombstone) when a write arrives. The write waits at its gate,
+    then finds the row its snapshot saw gone: `ThreadDeleted`, nothing written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checkpoints.saver import ThreadDeleted
+
+    race = _Race("race2", write)
+    with psycopg.connect(race.url) as blocker:
+        blocker.execute(
+            "INSERT INTO lg_thread_tombstone (thread_id, deleted_before, deleted_at) VALUES (%s, '', now())",
+            (race.thread,),
+        )
+        with ThreadPoolExecutor(2) as pool:
+            deleting = race.start_delete(pool)
+            _wait_until(lambda: race.waiting() == 1)  # the delete, holding the thread row
+            writing = race.start_write(pool)
+            _wait_until(lambda: race.waiting() == 2)  # the write, at its gate
+            blocker.rollback()
+            deleting.result(timeout=10)
+            with pytest.raises(ThreadDeleted):
+                writing.result(timeout=10)
+    race.assert_gone()
