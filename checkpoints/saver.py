@@ -117,7 +117,7 @@ class ThreadDeleted(RuntimeError):
 class _Write:
     """A put or put_writes, serialised and ready to commit: the objects for blob
     storage, then one statement returning `ok` (PostgreSQL) or `steps` run in one
-    transaction; `done` runs after the commit."""
+    transaction; `hot` and then `done` run after the commit."""
 
     thread_id: str
     checkpoint_id: str
@@ -126,6 +126,7 @@ class _Write:
     params: list = field(default_factory=list)
     steps: Callable[[Any], bool] | None = None
     uploads: list[bytes] = field(default_factory=list)  # values for blob storage, put first
+    hot: Any = None  # the hot tier's write-through (`HotTier` steps), run after the commit
 
 
 class CheckpointTooLarge(ValueError):
@@ -258,6 +259,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     async def __aexit__(self, *exc: Any) -> None:
         aconnection.close_loop_pool(self.using)
+        if self.hot_tier is not None:
+            await self.hot_tier.aclose()
         await _threaded(self.__exit__)(*exc)
 
     @property
@@ -354,8 +357,16 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if not self._native_async:
             return await _threaded(self.get_tuple)(config)
         with metrics.timing("get_tuple"):
-            sql, params = self._tuple_query(*codec.thread_key(config))
-            tuples = codec.rows_to_tuples(self.serde, await self._afetch_rows(sql, params))
+            thread_id, ns, checkpoint_id = codec.thread_key(config)
+            sql, params = self._tuple_query(thread_id, ns, checkpoint_id)
+            rows, gen = (None, "")
+            if self.hot_tier is not None:
+                rows, gen = await self.hot_tier.arun(self.hot_tier.get_steps(thread_id, ns, checkpoint_id))
+            if rows is None:
+                rows = await aconnection.fetch(self.using, sql, params, prepared=self.prepared_statements)
+                if rows and self.hot_tier is not None:
+                    await self.hot_tier.arun(self.hot_tier.fill_steps(rows, gen=gen, latest=not checkpoint_id))
+            tuples = codec.rows_to_tuples(self.serde, await self._aresolve(rows))
             return tuples[0] if tuples else None
 
     def _tuple_query(self, thread_id: str, ns: str, checkpoint_id: str | None) -> tuple[str, list[Any]]:
@@ -368,12 +379,14 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
     @property
     def _native_async(self) -> bool:
-        """The a-methods run on asyncio connections (`checkpoints.aconnection`) on
-        PostgreSQL without the hot tier, whose Redis client is synchronous."""
-        return self.hot_tier is None and self.dialect.vendor == "postgresql"
+        """The a-methods run on asyncio connections (`checkpoints.aconnection`, and the
+        hot tier's asyncio client) on PostgreSQL; on SQLite, on worker threads."""
+        return self.dialect.vendor == "postgresql"
 
     async def _afetch_rows(self, sql: str, params: list[Any]) -> list:
-        rows = await aconnection.fetch(self.using, sql, params, prepared=self.prepared_statements)
+        return await self._aresolve(await aconnection.fetch(self.using, sql, params, prepared=self.prepared_statements))
+
+    async def _aresolve(self, rows: list) -> list:
         if any(_offloaded(r) for r in rows):  # blob storage clients are synchronous
             rows = await _threaded(self._resolve_offloaded)(rows)
         return rows
@@ -572,16 +585,18 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
         def done() -> RunnableConfig:
             metrics.incr("bytes_written.put", stored)
-            if self.hot_tier is not None:
-                versions = checkpoint.get("channel_versions") or {}
-                present = [
-                    (ch, str(versions[ch]))
-                    for ch, value in (checkpoint.get("channel_values") or {}).items()
-                    if ch in versions and not codec.is_inline(value)
-                ]
-                c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
-                self.hot_tier.put(thread_id, ns, checkpoint_id, c_row, present, b_rows)
             return codec.make_config(thread_id, ns, checkpoint_id)
+
+        hot = None
+        if self.hot_tier is not None:
+            versions = checkpoint.get("channel_versions") or {}
+            present = [
+                (ch, str(versions[ch]))
+                for ch, value in (checkpoint.get("channel_values") or {}).items()
+                if ch in versions and not codec.is_inline(value)
+            ]
+            c_row = ("c", thread_id, ns, checkpoint_id, parent_id, body[0], body[1], versions_json, meta_json, None)
+            hot = self.hot_tier.put_steps(thread_id, ns, checkpoint_id, c_row, present, b_rows)
 
         dialect = self.dialect
         if dialect.one_statement_writes:
@@ -591,6 +606,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 params=[*dialect.live_params(thread_id, checkpoint_id), *blob_params, *checkpoint_params,
                         *thread_params, stored, ts, ts],
                 uploads=[blobs[ch][1] for ch in offload],
+                hot=hot,
             )
 
         def steps(cur) -> bool:
@@ -607,7 +623,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             cur.execute(dialect.insert_thread_sql, [*thread_params, 1 if inserted else 0, stored, ts, ts])
             return True
 
-        return _Write(thread_id, checkpoint_id, done, steps=steps, uploads=[blobs[ch][1] for ch in offload])
+        return _Write(
+            thread_id, checkpoint_id, done, steps=steps, uploads=[blobs[ch][1] for ch in offload], hot=hot
+        )
 
     def _upload(self, uploads: list[bytes]) -> None:
         """Objects first: a row must never point at an object that is not there yet."""
@@ -624,6 +642,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             ok = self._run(write.steps, atomic=True, prepared=True)
         if not ok:
             raise ThreadDeleted(write.thread_id, write.checkpoint_id)
+        if write.hot is not None:
+            self.hot_tier.run(write.hot)
         return write.done()
 
     async def _acommit(self, write: _Write) -> Any:
@@ -632,6 +652,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         (ok,) = await aconnection.fetch(self.using, write.sql, write.params, prepared=self.prepared_statements, one=True)
         if not ok:
             raise ThreadDeleted(write.thread_id, write.checkpoint_id)
+        if write.hot is not None:
+            await self.hot_tier.arun(write.hot)
         return write.done()
 
     @metrics.timed("put_writes")
@@ -693,11 +715,13 @@ class DjangoSaver(BaseCheckpointSaver[str]):
 
         def done() -> None:
             metrics.incr("bytes_written.put_writes", sum(len(d[3]) for d in dumped))
-            if self.hot_tier is not None:
-                self.hot_tier.put_writes(thread_id, ns, checkpoint_id, [
-                    ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
-                    for idx, channel, type_, data in dumped
-                ])
+
+        hot = None
+        if self.hot_tier is not None:
+            hot = self.hot_tier.put_writes_steps(thread_id, ns, checkpoint_id, [
+                ("w", thread_id, ns, checkpoint_id, channel, type_, data, task_path or "", task_id, idx)
+                for idx, channel, type_, data in dumped
+            ])
 
         dialect = self.dialect
         # Ordinary writes leave the thread row alone: every task of a step writes, and
@@ -707,6 +731,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status)),
                 params=[*dialect.live_params(thread_id, checkpoint_id), *params, *(thread_params if status else ())],
+                hot=hot,
             )
         writes_sql = dialect.gated_writes_sql(len(dumped), replace=replace)
 
@@ -718,7 +743,7 @@ class DjangoSaver(BaseCheckpointSaver[str]):
                 cur.execute(dialect.writes_thread_sql, thread_params)
             return True
 
-        return _Write(thread_id, checkpoint_id, done, steps=steps)
+        return _Write(thread_id, checkpoint_id, done, steps=steps, hot=hot)
 
     # -- deletion and copying ---------------------------------------------------
 

@@ -147,14 +147,12 @@ def test_a_failed_write_through_is_repaired_before_redis_is_used_again(monkeypat
     graph = chat_graph(saver)
     graph.invoke(say("one"), cfg("h7"))
     assert saver.get_tuple(cfg("h7")).checkpoint["channel_values"]["turns"] == 1
-    real = saver.hot_tier._write_script
-
     def failing(*args, **kwargs):
         raise redis.ConnectionError("injected")
 
-    monkeypatch.setattr(saver.hot_tier, "_write_script", failing)
+    monkeypatch.setitem(saver.hot_tier._scripts, "write", failing)
     graph.invoke(say("two"), cfg("h7"))  # the database has it; Redis missed it
-    monkeypatch.setattr(saver.hot_tier, "_write_script", real)
+    monkeypatch.undo()
     time.sleep(0.3)
     # Redis still holds the first invoke's head; it must not be served.
     assert saver.get_tuple(cfg("h7")).checkpoint["channel_values"]["turns"] == 2
@@ -223,3 +221,87 @@ def test_redis_stopped_mid_run_loses_nothing_and_recovers(own_redis):
     latest, n = queries_during(lambda: saver.get_tuple(cfg("h8")))
     assert n == 0 and latest.checkpoint["channel_values"]["turns"] == 7
     assert metrics.snapshot().get("hot.hit", 0) == hits_before + 1
+
+
+async def test_async_reads_and_writes_use_redis_from_the_event_loop(monkeypatch):
+    """With the hot tier, the a-methods stay on the event loop (asyncio connections and
+    the tier's asyncio Redis client): no worker thread, and the latest checkpoint is
+    served from Redis without a database statement."""
+    import asyncio
+    import threading
+
+    from checkpoints import aconnection
+    from checkpoints import saver as saver_module
+
+    def refuse(fn):
+        raise AssertionError(f"{fn.__name__} went to a worker thread")
+
+    monkeypatch.setattr(saver_module, "_threaded", refuse)
+    saver = make_saver()
+    graph = chat_graph(saver)
+    statements = []
+    real_fetch = aconnection.fetch
+
+    async def fetch(*args, **kwargs):
+        statements.append(threading.get_ident())
+        return await real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(aconnection, "fetch", fetch)
+    await asyncio.gather(*(graph.ainvoke(say(f"m{n}"), cfg(f"ah{n}")) for n in range(4)))
+    assert set(statements) == {threading.get_ident()}
+    hits = metrics.snapshot().get("hot.hit", 0)
+    statements.clear()
+    latest = await saver.aget_tuple(cfg("ah2"))
+    assert statements == [] and metrics.snapshot().get("hot.hit", 0) == hits + 1
+    assert latest.checkpoint["channel_values"]["messages"][0]["content"] == "m2"
+    assert latest.config == (await saver.aget_tuple(latest.config)).config
+    monkeypatch.undo()
+    async with saver:  # closes this loop's Redis client (and Django's connection, on a thread)
+        pass
+    assert not saver.hot_tier._aclients
+
+
+def test_async_writes_survive_a_stopped_redis_and_stale_entries_are_dropped(own_redis):
+    """The same guarantees on the asyncio client, each call on a loop of its own (as
+    `asyncio.run` in a script would): a stopped Redis fails no write, and a thread
+    written while it was away is not served stale once it is back."""
+    import asyncio
+
+    saver = make_saver(url=own_redis.url, timeout=0.5, cooldown=0.1)
+    graph = chat_graph(saver)
+    asyncio.run(graph.ainvoke(say("before"), cfg("ah9")))
+    assert asyncio.run(saver.aget_tuple(cfg("ah9"))).checkpoint["channel_values"]["turns"] == 1
+    own_redis.stop()
+    errors = metrics.snapshot().get("hot.error", 0)
+    asyncio.run(graph.ainvoke(say("during"), cfg("ah9")))
+    assert metrics.snapshot().get("hot.error", 0) > errors
+    own_redis.restart()  # empty: the entries written before the stop are gone...
+    time.sleep(0.15)
+    assert asyncio.run(saver.aget_tuple(cfg("ah9"))).checkpoint["channel_values"]["turns"] == 2
+    asyncio.run(graph.ainvoke(say("after"), cfg("ah9")))
+    hits = metrics.snapshot().get("hot.hit", 0)
+    latest, n = queries_during(lambda: asyncio.run(saver.aget_tuple(cfg("ah9"))))
+    assert latest.checkpoint["channel_values"]["turns"] == 3
+    assert metrics.snapshot().get("hot.hit", 0) == hits + 1
+
+
+async def test_a_failed_async_write_through_is_repaired_before_redis_is_used_again(monkeypatch):
+    import asyncio
+
+    saver = make_saver(cooldown=0.2)
+    graph = chat_graph(saver)
+    await graph.ainvoke(say("one"), cfg("ah7"))
+    assert (await saver.aget_tuple(cfg("ah7"))).checkpoint["channel_values"]["turns"] == 1
+    real = HotTier._call
+
+    def failing_writes(client, scripts, call):
+        if call[0] == "write":
+            raise redis.ConnectionError("injected")
+        return real(client, scripts, call)
+
+    monkeypatch.setattr(HotTier, "_call", staticmethod(failing_writes))
+    await graph.ainvoke(say("two"), cfg("ah7"))  # the database has it; Redis missed it
+    monkeypatch.undo()
+    await asyncio.sleep(0.3)
+    # Redis still holds the first invoke's head; it must not be served.
+    assert (await saver.aget_tuple(cfg("ah7"))).checkpoint["channel_values"]["turns"] == 2
