@@ -6,10 +6,11 @@ is given back at the end of that call; otherwise each dead worker thread would k
 one (REFERENCE: 603 sessions for 100 invokes without this, a wedged pool with the pool
 but no release, 4-6 sessions with it). The release is guarded: only a connection this
 call opened, never inside a caller's `atomic` block. The hot statements of such a
-thread skip Django's connection object and run on one borrowed from the same pool,
-as `PostgresSaver` borrows from its own: 0.35 ms less per 3-node invoke. On SQLite a thread without a
-connection of its own borrows one of the process's idle ones for the call: opening one
-(Django registers ~40 SQL functions on it) took 0.6-1.2 ms, once or twice per invoke.
+thread skip Django's connection object and run on one borrowed from the same pool, as
+`PostgresSaver` borrows from its own: 0.35 ms less per 3-node invoke. On SQLite a
+thread without a connection of its own borrows one of the process's idle ones for the
+call: opening one (Django registers ~40 SQL functions on it) took 0.6-1.2 ms, once or
+twice per invoke.
 
 SQLite lets one transaction write at a time, and a writer that finds the database
 locked sleeps in SQLite's busy handler (1, 2, 5, 10 ms...) before it looks again: a

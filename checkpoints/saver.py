@@ -753,7 +753,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         leave a tombstone: later writes for checkpoints created before now raise
         `ThreadDeleted` (a new run on the same thread_id is not affected)."""
         thread_id = codec.valid_id("thread_id", thread_id)
-        self._after_delete([thread_id], self._run(lambda cur: _delete_threads(cur, self.dialect, [thread_id]), atomic=True))
+        freed = self._run(lambda cur: _delete_threads(cur, self.dialect, [thread_id]), atomic=True)
+        self._after_delete([thread_id], freed)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await _threaded(self.delete_thread)(thread_id)

@@ -312,7 +312,9 @@ class HotTier:
             return None, ""
         keys = self._keys(thread_id, ns)
         try:
-            reply = yield ("read", [keys["head"], keys["gen"]], [checkpoint_id or "", keys["cp_prefix"], keys["blob_prefix"]])
+            reply = yield (
+                "read", [keys["head"], keys["gen"]], [checkpoint_id or "", keys["cp_prefix"], keys["blob_prefix"]]
+            )
         except redis.RedisError as exc:
             self._failed("read", exc)
             return None, ""
@@ -426,7 +428,9 @@ class HotTier:
         fields = self._checkpoint_fields(c_row, present)
         return self._write(thread_id, ns, checkpoint_id, fields, [self._blob(r) for r in blob_rows], "put")
 
-    def put_writes_steps(self, thread_id: str, ns: str, checkpoint_id: str, rows: Sequence[Sequence[Any]]) -> Steps[None]:
+    def put_writes_steps(
+        self, thread_id: str, ns: str, checkpoint_id: str, rows: Sequence[Sequence[Any]]
+    ) -> Steps[None]:
         """Write through pending writes (`w` rows): ordinary ones never replace, special
         ones do."""
         fields = [(f"w/{r[8]}/{r[9]}", _plain(r)) for r in rows]
