@@ -1,5 +1,6 @@
-"""The tiers: `get_tuple` with and without the Redis hot tier beside `PostgresSaver`, and
-`put` of a state holding a 5 MB value with blob offload.
+"""The tiers: `get_tuple` with and without the Redis hot tier beside `PostgresSaver`,
+steps per second of 1 and 16 asyncio tasks with and without the hot tier beside
+`AsyncPostgresSaver`, and `put` of a state holding a 5 MB value with blob offload.
 
     python -m bench.tiers_bench [--iterations N] [--quick]
 
@@ -82,6 +83,35 @@ def bench_big_put(saver, iterations: int) -> dict[str, list[int]]:
     return {"put, first (uploads 5 MB)": first, "put, document unchanged": later, "get_tuple (reads 5 MB)": read}
 
 
+def bench_async_throughput(ours: dict, anchor_url: str, window_s: float) -> dict[str, dict[int, float]]:
+    """Steps/s of 1 and 16 asyncio tasks per saver on one event loop, savers in turn,
+    beside `AsyncPostgresSaver` on a pool of the same size."""
+    import asyncio
+
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg_pool import AsyncConnectionPool
+
+    from bench.saver_bench import throughput_async
+
+    async def runs() -> dict[str, dict[int, float]]:
+        kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        async with AsyncConnectionPool(anchor_url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False) as pool:
+            anchor = AsyncPostgresSaver(pool)
+            await anchor.setup()
+            savers = {**ours, "AsyncPostgresSaver": anchor}
+            out: dict[str, dict[int, float]] = {label: {} for label in savers}
+            for writers in (1, 16):
+                for label, saver in savers.items():
+                    prefix = f"tp-{label}-{writers}-{uuid.uuid4().hex[:6]}"
+                    out[label][writers] = await throughput_async(saver, prefix, writers, window_s)
+            for saver in ours.values():
+                async with saver:  # this loop's connections and Redis client
+                    pass
+            return out
+
+    return asyncio.run(runs())
+
+
 def row_sizes(using: str, thread_prefix: str) -> tuple[int, int]:
     from checkpoints.models import Checkpoint
 
@@ -100,7 +130,11 @@ def main(argv=None) -> int:
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg_pool import ConnectionPool
 
-    urls = {"default": fresh_database("bench_tiers_django"), "anchor": fresh_database("bench_tiers_postgres")}
+    urls = {
+        "default": fresh_database("bench_tiers_django"),
+        "anchor": fresh_database("bench_tiers_postgres"),
+        "async_anchor": fresh_database("bench_tiers_async_postgres"),
+    }
     configure_django({"default": urls["default"]})
     import redis
 
@@ -133,6 +167,16 @@ def main(argv=None) -> int:
         anchor_p99 = p50_p99(samples["PostgresSaver latest"])[1]
         print(f"target hot-tier get_tuple(latest) P99 < PostgresSaver's: {hot_p99:.3f} vs {anchor_p99:.3f} "
               f"-> {'PASS' if hot_p99 < anchor_p99 else 'MISS'}")
+
+        throughput = bench_async_throughput(
+            {"DjangoSaver a*": db_only, "DjangoSaver+hot a*": hot}, urls["async_anchor"], 0.5 if args.quick else 1.5
+        )
+        print(f"\n{'asyncio tasks, steps/s':<28} {'1':>8} {'16':>8}")
+        for label, by_writers in throughput.items():
+            print(f"{label:<28} {by_writers[1]:8.0f} {by_writers[16]:8.0f}")
+        ratio = throughput["DjangoSaver+hot a*"][16] / throughput["AsyncPostgresSaver"][16]
+        print(f"target 16-task throughput with the hot tier >= 1.5x AsyncPostgresSaver: {ratio:.2f}x "
+              f"-> {'PASS' if ratio >= 1.5 else 'MISS'}")
 
         with tempfile.TemporaryDirectory() as tmp:
             offload = DjangoSaver("default", hot_tier=None, blob_store=FileBlobStore(tmp))
