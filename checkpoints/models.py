@@ -50,7 +50,7 @@ class ThreadTombstone(models.Model):
     refused, so a run still in flight cannot bring the thread back (langgraph#7206).
     A new run on the same thread_id writes later ids and is accepted. A write already
     executing when the delete runs cannot land either: on PostgreSQL it holds a lock on
-    the thread row that the delete takes first (`PostgresDialect.LIVE`); SQLite
+    the thread row that the delete takes first (`PostgresDialect.live`); SQLite
     serialises writers."""
 
     thread_id = models.TextField(primary_key=True)

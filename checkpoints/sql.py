@@ -286,12 +286,17 @@ class PostgresDialect(Dialect):
     # Every write statement of a put or put_writes opens with this gate and ends by
     # returning it: a thread deleted after the checkpoint was created writes nothing.
     # The statement's snapshot cannot see a delete that commits while it runs, so the
-    # gate also takes a key-share lock on the thread row before anything is written:
-    # a delete locks that row first (`lock_threads_sql`) and so waits for a write already
-    # past the gate, then deletes what it wrote; a write that reaches the lock after a
-    # delete committed finds the row it saw gone, and writes nothing.
+    # gate also locks the thread row before anything is written: a delete locks that
+    # row first (`lock_threads_sql`) and so waits for a write already past the gate,
+    # then deletes what it wrote; a write that reaches the lock after a delete committed
+    # finds the row it saw gone, and writes nothing. A statement that updates the row
+    # takes the update's own lock here (the update then needs no second one); ordinary
+    # writes take a key-share lock, which the writes of a step's parallel tasks share.
     # Params: `live_params(thread_id, checkpoint_id)`.
-    LIVE = f"""lk AS (SELECT 1 FROM {T} WHERE thread_id = %s FOR KEY SHARE),
+    @staticmethod
+    def live(*, updates_thread: bool) -> str:
+        lock = "NO KEY UPDATE" if updates_thread else "KEY SHARE"
+        return f"""lk AS (SELECT 1 FROM {T} WHERE thread_id = %s FOR {lock}),
 live AS (SELECT NOT EXISTS ({DEAD_SQL})
     AND (EXISTS (SELECT 1 FROM lk) OR NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = %s)) AS ok)"""
 
@@ -318,7 +323,7 @@ live AS (SELECT NOT EXISTS ({DEAD_SQL})
     INSERT INTO {B} ({BLOB_COLS}) SELECT v.* FROM (VALUES {rows}) AS v, live WHERE live.ok
     ON CONFLICT DO NOTHING),
 """
-        return f"""WITH {self.LIVE},
+        return f"""WITH {self.live(updates_thread=True)},
 {blobs}ins AS (
     INSERT INTO {C} ({CHECKPOINT_COLS})
     SELECT %s, %s, %s, %s, %s, %s, %s::bytea, %s::jsonb, %s::jsonb, %s, %s FROM live WHERE live.ok
@@ -346,7 +351,7 @@ SELECT ok FROM live"""
             thread = f""",
 t AS (INSERT INTO {T} ({THREAD_COLS})
     SELECT %s, %s, '', '{{}}'::jsonb, %s, 0, %s, %s, %s FROM live WHERE live.ok{self.writes_thread_tail})"""
-        return f"""WITH {self.LIVE},
+        return f"""WITH {self.live(updates_thread=with_thread)},
 w AS (INSERT INTO {W} ({WRITE_COLS}) SELECT v.* FROM (VALUES {rows}) AS v, live WHERE live.ok
     {self.writes_conflict(replace)}){thread}
 SELECT ok FROM live"""
