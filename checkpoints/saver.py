@@ -159,8 +159,9 @@ def _delete_threads(cur, dialect: q.Dialect, thread_ids: Sequence[str]) -> set[s
     """Delete every row of the threads and leave a tombstone for each; returns the
     blob storage keys the threads referenced.
 
-    The thread rows are locked first: a write already past its gate holds a lock on its
-    thread's row until it commits, and what it wrote is deleted with the rest. The
+    A write already past its gate holds a lock on its thread's row or its checkpoint's
+    row until it commits: the thread rows are locked first and the checkpoints deleted
+    before the writes, so the delete waits for it and deletes what it wrote. The
     tombstone's boundary is the later of now (as a checkpoint id) and the newest
     checkpoint stored, so a writer whose clock runs ahead is refused too."""
     keys: set[str] = set()
@@ -603,8 +604,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             return _Write(
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_sql(len(blobs)),
-                params=[*dialect.live_params(thread_id, checkpoint_id), *blob_params, *checkpoint_params,
-                        *thread_params, stored, ts, ts],
+                params=[*dialect.live_params(thread_id, ns, checkpoint_id, updates_thread=True),
+                        *blob_params, *checkpoint_params, *thread_params, stored, ts, ts],
                 uploads=[blobs[ch][1] for ch in offload],
                 hot=hot,
             )
@@ -730,7 +731,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
             return _Write(
                 thread_id, checkpoint_id, done,
                 sql=dialect.put_writes_sql(len(dumped), replace=replace, with_thread=bool(status)),
-                params=[*dialect.live_params(thread_id, checkpoint_id), *params, *(thread_params if status else ())],
+                params=[*dialect.live_params(thread_id, ns, checkpoint_id, updates_thread=bool(status)), *params,
+                        *(thread_params if status else ())],
                 hot=hot,
             )
         writes_sql = dialect.gated_writes_sql(len(dumped), replace=replace)

@@ -58,10 +58,12 @@ ON CONFLICT (thread_id) DO UPDATE SET
     metadata = {merge}
 """.format
 
+# Checkpoints first: deleting one waits for a write in flight against it (its gate's
+# lock), and the statements after it then see what that write stored.
 DELETE_THREAD_SQL = (
+    f"DELETE FROM {C} WHERE thread_id = %s",
     f"DELETE FROM {W} WHERE thread_id = %s",
     f"DELETE FROM {B} WHERE thread_id = %s",
-    f"DELETE FROM {C} WHERE thread_id = %s",
     f"DELETE FROM {T} WHERE thread_id = %s",
 )
 
@@ -286,24 +288,33 @@ class PostgresDialect(Dialect):
     # Every write statement of a put or put_writes opens with this gate and ends by
     # returning it: a thread deleted after the checkpoint was created writes nothing.
     # The statement's snapshot cannot see a delete that commits while it runs, so the
-    # gate also locks the thread row before anything is written: a delete locks that
-    # row first (`lock_threads_sql`) and so waits for a write already past the gate,
-    # then deletes what it wrote; a write that reaches the lock after a delete committed
-    # finds the row it saw gone, and writes nothing. A statement that updates the row
-    # takes the update's own lock here (the update then needs no second one); ordinary
-    # writes take a key-share lock, which the writes of a step's parallel tasks share.
-    # Params: `live_params(thread_id, checkpoint_id)`.
+    # gate also locks a row the delete must lock too, before anything is written: a
+    # write already past the gate makes the delete wait and is deleted with the rest; a
+    # write that reaches the lock after a delete committed finds the row it saw gone,
+    # and writes nothing. A statement that updates the thread row locks that row, with
+    # the update's own lock (the update then takes no second one); ordinary writes take
+    # a key-share lock on their checkpoint's row, which the tasks of a step share and
+    # which the next checkpoint's put, updating the thread row, never meets.
     @staticmethod
     def live(*, updates_thread: bool) -> str:
-        lock = "NO KEY UPDATE" if updates_thread else "KEY SHARE"
-        return f"""lk AS (SELECT 1 FROM {T} WHERE thread_id = %s FOR {lock}),
+        """Params: `live_params(...)` with the same `updates_thread`."""
+        if updates_thread:
+            row = f"{T} WHERE thread_id = %s"
+            lock = "NO KEY UPDATE"
+        else:
+            row = f"{C} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+            lock = "KEY SHARE"
+        return f"""lk AS (SELECT 1 FROM {row} FOR {lock}),
 live AS (SELECT NOT EXISTS ({DEAD_SQL})
-    AND (EXISTS (SELECT 1 FROM lk) OR NOT EXISTS (SELECT 1 FROM {T} WHERE thread_id = %s)) AS ok)"""
+    AND (EXISTS (SELECT 1 FROM lk) OR NOT EXISTS (SELECT 1 FROM {row})) AS ok)"""
 
     @staticmethod
-    def live_params(thread_id: str, checkpoint_id: str) -> list[str]:
-        return [thread_id, thread_id, checkpoint_id, thread_id]
+    def live_params(thread_id: str, ns: str, checkpoint_id: str, *, updates_thread: bool) -> list[str]:
+        row = [thread_id] if updates_thread else [thread_id, ns, checkpoint_id]
+        return [*row, thread_id, checkpoint_id, *row]
 
+    # A delete locks the thread rows before it deletes anything, and deletes checkpoints
+    # before writes (`DELETE_THREAD_SQL`): it waits for the puts and the writes in flight.
     lock_threads_sql = f"SELECT thread_id FROM {T} WHERE thread_id IN ({{in_}}) ORDER BY thread_id FOR UPDATE"
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - hot path; dialects are singletons
