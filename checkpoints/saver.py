@@ -889,7 +889,8 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         if not thread_ids:
             return
         if strategy == "delete":
-            self._after_delete(thread_ids, self._run(lambda cur: _delete_threads(cur, self.dialect, thread_ids), atomic=True))
+            freed = self._run(lambda cur: _delete_threads(cur, self.dialect, thread_ids), atomic=True)
+            self._after_delete(thread_ids, freed)
             return
         for thread_id in thread_ids:
             freed = self._run(lambda cur, t=thread_id: self._keep_latest(cur, t), atomic=True)
