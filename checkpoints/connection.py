@@ -128,8 +128,10 @@ def _cursor(conn, prepared: bool):
     if conn.connection.prepare_threshold is None:
         conn.connection.prepare_threshold = NEVER_BY_COUNT
     raw = _prepared_cursor_class()(conn.connection)
-    # Django's own wrapping: error translation, execute wrappers, debug query log.
-    return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+    if conn.queries_logged or conn.execute_wrappers or conn.in_atomic_block:
+        # Django's own wrapping: execute wrappers, debug query log, broken transactions.
+        return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+    return raw  # `run` translates its errors into Django's
 
 
 def run(
@@ -152,14 +154,15 @@ def run(
         borrow = prepared and not atomic and _borrows_from_pool(conn)
         with _pool_connection(conn) if borrow else use_connection(alias) as held:
             try:
-                if borrow:
-                    with conn.wrap_database_errors, _prepared_cursor_class()(held) as cur:
+                with conn.wrap_database_errors:
+                    if borrow:
+                        with _prepared_cursor_class()(held) as cur:
+                            return fn(cur)
+                    if atomic:
+                        with _sqlite_writer(conn), transaction.atomic(using=alias), _cursor(conn, prepared) as cur:
+                            return fn(cur)
+                    with _cursor(conn, prepared) as cur:
                         return fn(cur)
-                if atomic:
-                    with _sqlite_writer(conn), transaction.atomic(using=alias), _cursor(conn, prepared) as cur:
-                        return fn(cur)
-                with _cursor(conn, prepared) as cur:
-                    return fn(cur)
             except (OperationalError, InterfaceError) as exc:
                 if attempts is None:
                     attempts = (pool_size(conn.settings_dict) or 1) + 1

@@ -237,7 +237,7 @@ async def test_async_reads_and_writes_use_redis_from_the_event_loop(monkeypatch)
         raise AssertionError(f"{fn.__name__} went to a worker thread")
 
     monkeypatch.setattr(saver_module, "_threaded", refuse)
-    saver = make_saver()
+    saver = make_saver(timeout=1.0)  # a loaded machine must not trip the breaker here
     graph = chat_graph(saver)
     statements = []
     real_fetch = aconnection.fetch
@@ -288,7 +288,7 @@ def test_async_writes_survive_a_stopped_redis_and_stale_entries_are_dropped(own_
 async def test_a_failed_async_write_through_is_repaired_before_redis_is_used_again(monkeypatch):
     import asyncio
 
-    saver = make_saver(cooldown=0.2)
+    saver = make_saver(cooldown=0.2, timeout=1.0)
     graph = chat_graph(saver)
     await graph.ainvoke(say("one"), cfg("ah7"))
     assert (await saver.aget_tuple(cfg("ah7"))).checkpoint["channel_values"]["turns"] == 1
