@@ -409,3 +409,26 @@ def test_a_write_that_meets_a_delete_in_progress_is_refused(write):
                 except ThreadDeleted:
                     pass
     race.assert_gone()
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_errors_on_the_bare_cursors_are_djangos():
+    """The hot statements skip Django's cursor wrapper (held connection) or Django's
+    connection (borrowed one); their errors still arrive as Django's exceptions."""
+    from django.db import ProgrammingError
+
+    from checkpoints.connection import run
+
+    def bad(cur):
+        cur.execute("SELECT no_such_column FROM lg_thread WHERE thread_id = %s", ["x"])
+
+    def borrowed():
+        with pytest.raises(ProgrammingError):
+            run("postgres", bad, prepared=True)
+        return True
+
+    assert _in_fresh_thread(borrowed)
+    connections["postgres"].ensure_connection()
+    with pytest.raises(ProgrammingError):
+        run("postgres", bad, prepared=True)
+    assert run("postgres", lambda cur: (cur.execute("SELECT %s::int", [7]), cur.fetchall())[1]) == [(7,)]
