@@ -228,7 +228,7 @@ class HotTier:
         if entry is None or entry[0]() is not loop:
             for key, (ref, _, _) in list(self._aclients.items()):
                 if ref() is None or ref().is_closed():  # a finished `asyncio.run()`
-                    del self._aclients[key]
+                    self._aclients.pop(key, None)  # another thread's loop may purge it too
             client = aredis.Redis.from_url(
                 self.url,
                 socket_timeout=self.timeout,
