@@ -8,8 +8,8 @@ statements are the same and the event loop waits on the socket instead.
 One pool per alias and event loop (an async connection waits through the loop it is
 used from), as large as the alias's Django pool unless `CHECKPOINTS_ASYNC_POOL_SIZE`
 says otherwise, opened lazily with the alias's connection settings; a connection idle
-for `IDLE_CLOSE_S` is closed (all but one). Connections run in autocommit: every hot statement of the saver
-is a single statement, atomic on its own. A loop that has closed (`asyncio.run()`
+for `IDLE_CLOSE_S` is closed (all but one). Connections run in autocommit: every hot
+statement of the saver is a single statement, atomic on its own. A loop that has closed (`asyncio.run()`
 returned, a test's loop ended) can no longer run its pool's close; the idle
 connections of such pools are closed directly whenever another pool opens, and
 `close_all()` closes every pool (tests call it before the test database is dropped).
@@ -29,7 +29,7 @@ import psycopg
 from django.db import connections
 from psycopg import sql as pgsql
 
-from .connection import RETRY_DEADLINE_S, pool_size
+from .connection import NEVER_BY_COUNT, RETRY_DEADLINE_S, pool_size
 from .tiers import setting
 
 R = TypeVar("R")
@@ -37,8 +37,6 @@ R = TypeVar("R")
 ACQUIRE_TIMEOUT_S = 10.0
 IDLE_CLOSE_S = 600.0
 DEFAULT_SIZE = 16  # for an alias without a Django pool
-# Prepare only what asks to be (psycopg refuses an explicit `prepare=True` when None).
-_PREPARE_ON_REQUEST = 2**31
 
 
 class PoolTimeout(psycopg.OperationalError):
@@ -53,7 +51,7 @@ class LoopPool:
         params = conn.get_connection_params()
         params.pop("cursor_factory", None)  # Django's sync cursor class
         self.role = conn.settings_dict["OPTIONS"].get("assume_role")
-        self.kwargs = {**params, "autocommit": True, "prepare_threshold": _PREPARE_ON_REQUEST}
+        self.kwargs = {**params, "autocommit": True, "prepare_threshold": NEVER_BY_COUNT}
         self.alias = alias
         self.max_size = int(setting("CHECKPOINTS_ASYNC_POOL_SIZE", 0)) or pool_size(conn.settings_dict) or DEFAULT_SIZE
         self.loop_ref = weakref.ref(loop)

@@ -6,14 +6,20 @@ Order of operations
 check the size guard; upload values at or above the blob threshold to blob storage
 (content-addressed; if storage fails, the put fails with `BlobStoreError` and no row
 is written); then in one transaction write the changed channels' blob rows, the
-checkpoint row and the thread row (one prepared statement on PostgreSQL, `BEGIN IMMEDIATE` on
-SQLite); then write through to the Redis hot tier. If the database fails, nothing is
+checkpoint row and the thread row (one prepared statement on PostgreSQL,
+`BEGIN IMMEDIATE` on SQLite); then write through to the Redis hot tier. If the database fails, nothing is
 written and the error propagates; if Redis fails, the put still succeeds (the hot tier
 counts and logs it, see `checkpoints.tiers.hot`).
 
 `put_writes`: serialise, then in one transaction insert the writes (special writes
-such as errors and interrupts replace, ordinary ones never duplicate) and update the
-thread row's status and size.
+such as errors and interrupts replace, ordinary ones never duplicate; only special
+ones update the thread row's status and size), then write through to the hot tier.
+
+Both open with a gate: a write for a checkpoint created before its thread was deleted
+writes nothing (`ThreadDeleted`). On PostgreSQL the gate also locks the thread row (a
+put) or the checkpoint's row (ordinary writes), and `delete_thread` locks the thread
+rows and deletes checkpoints before writes, so a write already in flight is waited
+for and deleted with the rest (`PostgresDialect.live`).
 
 `get_tuple`: the hot tier first (one Redis round trip); on a miss or a Redis error,
 one statement returns the checkpoint with its blobs and pending writes, and the result
@@ -22,9 +28,10 @@ blob storage and checked against their digest before deserialising; a missing or
 tampered object is a `BlobStoreError`. A missing checkpoint is `None`. `list` pages
 through the same statement (database only).
 
-The a-methods on PostgreSQL (without the hot tier) send the same statements over
-asyncio connections (`checkpoints.aconnection`); elsewhere they run the sync methods on
-worker threads.
+The a-methods on PostgreSQL send the same statements over asyncio connections
+(`checkpoints.aconnection`) and run the hot tier on its asyncio client; on SQLite they
+run the sync methods on worker threads. A sync call from a thread without a Django
+connection (LangGraph's workers) borrows one from the alias's pool for the call.
 
 A dropped PostgreSQL connection is retried (on each dead pooled connection in turn, within
 a deadline) for these idempotent operations.
