@@ -225,11 +225,14 @@ ANCHOR = {ours: anchor for ours, _, anchor, _, _ in PAIRS}
 ASYNC_LABELS = {label for ours, _, anchor, _, is_async in PAIRS if is_async for label in (ours, anchor)}
 
 
-def contenders(s: Savers) -> list[tuple[str, Any, bool]]:
-    """(label, saver, async?) for every saver, ours before its anchor."""
+def contenders(s: Savers, round_: int = 0) -> list[tuple[str, Any, bool]]:
+    """(label, saver, async?) for every saver, ours before its anchor in even rounds and
+    after it in odd ones: whatever the saver before leaves behind (a WAL checkpoint
+    thread, warm or cold caches) falls on each side of a pair alike."""
     out = []
     for ours, ours_attr, anchor, anchor_attr, is_async in PAIRS:
-        out += [(ours, getattr(s, ours_attr), is_async), (anchor, getattr(s, anchor_attr), is_async)]
+        pair = [(ours, getattr(s, ours_attr), is_async), (anchor, getattr(s, anchor_attr), is_async)]
+        out += pair[::-1] if round_ % 2 else pair
     return out
 
 
@@ -334,10 +337,10 @@ def phase_latency(s: Savers, cfg: Settings, res: Results) -> None:
     for r in range(cfg.rounds):
         gc.collect()
         runners = {label: OpsRunner(saver, is_async, f"lat{r}-{label}", s.loop) for label, saver, is_async in savers}
-        for _ in range(steps):
-            for runner in runners.values():
+        for step in range(steps):
+            for label, _, _ in contenders(s, step):
                 gc.collect(1)  # one saver's young garbage is not collected on another's clock
-                runner.step()
+                runners[label].step()
         for label, runner in runners.items():
             for op in OPS:
                 per_round[label][op].append(p50_p99(runner.samples[op]))
@@ -418,7 +421,7 @@ def phase_throughput(s: Savers, cfg: Settings, res: Results) -> None:
     runs: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in range(cfg.rounds):
         for writers in WRITERS:
-            for label, saver, is_async in savers:
+            for label, saver, is_async in contenders(s, r):
                 runs[label][writers].append(run(saver, is_async, f"tp{r}-{writers}-{label}", writers, cfg.window_s))
     for label, by_writers in runs.items():
         res.throughput[label] = {w: statistics.median(v) for w, v in by_writers.items()}
@@ -451,9 +454,10 @@ def graph_thread(graph, thread: str, is_async: bool, loop: asyncio.AbstractEvent
 def phase_graph(s: Savers, cfg: Settings, res: Results) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    savers = [("InMemorySaver", InMemorySaver(), False), ("InMemorySaver (ainvoke)", InMemorySaver(), True)]
-    savers += contenders(s)
-    graphs = {label: (build_graph().compile(checkpointer=saver), is_async) for label, saver, is_async in savers}
+    memory = [("InMemorySaver", InMemorySaver(), False), ("InMemorySaver (ainvoke)", InMemorySaver(), True)]
+    graphs = {
+        label: (build_graph().compile(checkpointer=saver), is_async) for label, saver, is_async in memory + contenders(s)
+    }
     for label, (graph, is_async) in graphs.items():
         graph_thread(graph, f"gwarm-{label}", is_async, s.loop)
     threads = max(1, cfg.graph_invokes // GRAPH_TURNS)
@@ -462,7 +466,8 @@ def phase_graph(s: Savers, cfg: Settings, res: Results) -> None:
         gc.collect()
         times: dict[str, list[int]] = defaultdict(list)
         for t in range(threads):  # one thread per saver in turn: interleaved
-            for label, (graph, is_async) in graphs.items():
+            for label, _, _ in memory + contenders(s, t):
+                graph, is_async = graphs[label]
                 gc.collect(1)
                 times[label] += graph_thread(graph, f"g{r}-{label}-t{t}", is_async, s.loop)
         for label, ts in times.items():
