@@ -113,17 +113,16 @@ def fresh_database(name: str) -> str:
     return f"{PG_BASE_URL}/{name}"
 
 
-# Figures that follow one that wrote thousands of rows into every database.
-ANALYZED_BEFORE = ("throughput", "graph end to end")
-
-
 def analyze(s: Savers) -> None:
     """Fresh planner statistics in every PostgreSQL database, as autovacuum takes them on
-    a production server once enough rows changed. Some servers run without it (this
-    machine's does): the statistics of figure 4's 20-thread workload then lasted the
-    whole run, and plans chosen from them cost `DjangoSaver`'s graph figure 10%. Not
-    before figure 1: the async databases are still empty then, and statistics of empty
-    tables (which autovacuum never takes) made their reads 1.4-2x slower."""
+    a production server once enough rows changed; figures 2 and 3 start with it, after
+    the thousands of rows the figure before wrote. Some servers run without autovacuum
+    (this machine's does): the statistics of figure 4's 20-thread workload then lasted
+    the whole run, and `DjangoSaver`'s graph figure was 1.06-1.12x the anchor's against
+    0.94-0.98x with fresh ones. Not before figure 1: the async databases are still empty
+    then, and statistics of empty tables (which autovacuum never takes) made the
+    a-methods' reads 2.4-3.8x slower (`aget_tuple` 0.78 against 0.33 ms, `alist` 4.9
+    against 1.3)."""
     for url in s.urls.values():
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
@@ -425,6 +424,7 @@ async def throughput_async(saver, prefix: str, writers: int, window_s: float) ->
 
 
 def phase_throughput(s: Savers, cfg: Settings, res: Results) -> None:
+    analyze(s)
     savers = contenders(s)
 
     def run(saver, is_async, prefix, writers, window):
@@ -470,6 +470,7 @@ def graph_thread(graph, thread: str, is_async: bool, loop: asyncio.AbstractEvent
 def phase_graph(s: Savers, cfg: Settings, res: Results) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
+    analyze(s)
     memory = [("InMemorySaver", InMemorySaver(), False), ("InMemorySaver (ainvoke)", InMemorySaver(), True)]
     graphs = {
         label: (build_graph().compile(checkpointer=saver), is_async) for label, saver, is_async in memory + contenders(s)
@@ -746,8 +747,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name, phase in phases:
                 t0 = time.perf_counter()
-                if name in ANALYZED_BEFORE:
-                    analyze(savers)
                 phase(savers, cfg, res)
                 print(f"# {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
         finally:

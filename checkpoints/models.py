@@ -50,8 +50,9 @@ class ThreadTombstone(models.Model):
     refused, so a run still in flight cannot bring the thread back (langgraph#7206).
     A new run on the same thread_id writes later ids and is accepted. A write already
     executing when the delete runs cannot land either: on PostgreSQL it holds a lock on
-    the thread row that the delete takes first (`PostgresDialect.live`); SQLite
-    serialises writers."""
+    its thread's row (a put, a special write) or its checkpoint's row (an ordinary
+    write), which the delete waits for (`PostgresDialect.live`); SQLite serialises
+    writers."""
 
     thread_id = models.TextField(primary_key=True)
     deleted_before = models.TextField()
