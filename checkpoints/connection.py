@@ -11,9 +11,10 @@ thread skip Django's connection object and run on one borrowed from the same poo
 thread without a connection of its own borrows one of the process's idle ones for the
 call: opening one (Django registers ~40 SQL functions on it) took 0.6-1.2 ms, once or
 twice per invoke. Its hot statements run on that connection directly, without Django's
-connect(), transaction and cursor: on a worker thread a put took 0.73 ms through them
-and takes 0.56 (`SqliteSaver`'s 0.43), a put_writes 0.51 and 0.37, a get_tuple 0.68 and
-0.61 (medians of six interleaved rounds).
+connect(), transaction and cursor, and so do those of a thread that holds a connection,
+outside an `atomic` block (inside one they are part of the caller's transaction): on a
+worker thread a put took 0.73 ms through them and takes 0.56 (`SqliteSaver`'s 0.43), a
+put_writes 0.51 and 0.37, a get_tuple 0.68 and 0.61 (medians of six interleaved rounds).
 
 SQLite lets one transaction write at a time, and a writer that finds the database
 locked sleeps in SQLite's busy handler (1, 2, 5, 10 ms...) before it looks again: a
@@ -79,14 +80,27 @@ IDLE_SQLITE_PER_ALIAS = 16
 
 def _run_on_idle_sqlite(alias: str, conn, fn: Callable[..., R], atomic: bool) -> R:
     """Run `fn(cursor)` on one of the process's idle SQLite connections of `alias`
-    (opened as Django opens one when there is none), in a transaction of the alias's
-    mode when `atomic`, and park the connection again."""
+    (opened as Django opens one when there is none), and park the connection again."""
     with _idle_sqlite_guard:
         idle = _idle_sqlite.setdefault(alias, [])
         raw = idle.pop() if idle else None
     if raw is None:
         raw = conn.get_new_connection(conn.get_connection_params())
         raw.isolation_level = None  # autocommit, as Django's connect() leaves it
+    try:
+        return _run_on_raw_sqlite(conn, raw, fn, atomic)
+    finally:
+        with _idle_sqlite_guard:
+            if not raw.in_transaction and len(idle) < IDLE_SQLITE_PER_ALIAS:
+                idle.append(raw)
+                raw = None
+        if raw is not None:
+            raw.close()
+
+
+def _run_on_raw_sqlite(conn, raw, fn: Callable[..., R], atomic: bool) -> R:
+    """`fn(cursor)` on the sqlite3 connection `raw` (in autocommit), in a transaction
+    of `conn`'s mode when `atomic`."""
     cur = raw.cursor(_qmark_cursor_class())
     try:
         if not atomic:
@@ -104,12 +118,6 @@ def _run_on_idle_sqlite(alias: str, conn, fn: Callable[..., R], atomic: bool) ->
         return result
     finally:
         cur.close()
-        with _idle_sqlite_guard:
-            if not raw.in_transaction and len(idle) < IDLE_SQLITE_PER_ALIAS:
-                idle.append(raw)
-                raw = None
-        if raw is not None:
-            raw.close()
 
 
 @cache
@@ -212,10 +220,15 @@ def run(
     attempts: int | None = None if retry else 0
     while True:
         conn = connections[alias]
-        if prepared and conn.vendor == "sqlite" and _skips_django(conn):
+        bare = prepared and _unobserved(conn)
+        if bare and conn.vendor == "sqlite" and not conn.in_atomic_block:
             with conn.wrap_database_errors:
-                return _run_on_idle_sqlite(alias, conn, fn, atomic)
-        borrow = prepared and not atomic and conn.vendor == "postgresql" and _skips_django(conn)
+                if conn.connection is None:
+                    return _run_on_idle_sqlite(alias, conn, fn, atomic)
+                if conn.get_autocommit():
+                    conn.validate_thread_sharing()
+                    return _run_on_raw_sqlite(conn, conn.connection, fn, atomic)
+        borrow = bare and not atomic and conn.connection is None and _pooled(conn)
         with _pool_connection(conn) if borrow else use_connection(alias) as held:
             try:
                 with conn.wrap_database_errors:
@@ -239,18 +252,16 @@ def run(
                 attempts -= 1
 
 
-def _skips_django(conn) -> bool:
-    """Whether a call may run on a raw connection (borrowed from the alias's pool on
-    PostgreSQL, from the idle ones on SQLite) rather than on the thread's Django
-    connection: LangGraph's worker threads hold none, and Django's connect() and close()
-    around each call cost 24 us on PostgreSQL (the pool's own 10); on SQLite, with
-    Django's transaction and cursor, 0.18 ms of a 0.73 ms put. Not when Django has to see
-    the statement (debug log, execute wrappers) or a `connection_created` receiver
-    expects to see the connection."""
+def _unobserved(conn) -> bool:
+    """Whether a call may skip Django's connection object or its cursor and
+    transaction: on PostgreSQL a thread without a connection (LangGraph's workers)
+    borrows one from the alias's pool (Django's connect() and close() around each call
+    cost 24 us, the pool's own 10); on SQLite it runs on an idle raw connection, or on
+    the thread's own outside any `atomic` block (Django's transaction and cursor cost
+    0.18 ms of a 0.73 ms put). Not when Django has to see the statement (debug log,
+    execute wrappers) or a `connection_created` receiver expects to see the connection."""
     return (
-        conn.connection is None
-        and (conn.vendor == "sqlite" or _pooled(conn))
-        and not conn.execute_wrappers
+        not conn.execute_wrappers
         and not conn.queries_logged
         and not connection_created.has_listeners(type(conn))
     )

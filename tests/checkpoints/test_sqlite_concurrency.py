@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connections
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.types import Command
 
 from checkpoints.models import Thread
@@ -290,3 +291,34 @@ def test_a_failed_write_on_a_raw_connection_leaves_nothing_and_the_connection_us
     assert _in_fresh_thread(attempt) == [("100%",)]
     assert not Thread.objects.filter(thread_id="half-written").exists()
     assert _idle_sqlite["default"] and not any(raw.in_transaction for raw in _idle_sqlite["default"])
+
+
+def test_a_thread_holding_its_connection_runs_bare_outside_atomic_and_joins_atomic_blocks(monkeypatch):
+    """Outside an `atomic` block the hot statements skip Django's cursor on the thread's
+    own connection too; inside one they are part of the caller's transaction, and roll
+    back with it."""
+    from django.db import transaction
+
+    saver = DjangoSaver(using="default", hot_tier=None, blob_store=None)
+    graph = build_graph(saver)
+    conn = connections["default"]
+    conn.ensure_connection()
+    cursors = []
+    real = type(conn).cursor
+    monkeypatch.setattr(type(conn), "cursor", lambda self: cursors.append(1) or real(self))
+
+    config = {"configurable": {"thread_id": "held"}}
+    for turn in turns(1300):
+        graph.invoke(turn, config)
+    assert_finished(graph.get_state(config).values, 1300)
+    assert saver.get_tuple(config) is not None
+    assert cursors == []
+
+    rolled_back = {"configurable": {"thread_id": "rolled-back"}}
+    with pytest.raises(RuntimeError), transaction.atomic():
+        saver.put(rolled_back, empty_checkpoint(), {"source": "input", "step": -1}, {})
+        assert saver.get_tuple(rolled_back) is not None
+        raise RuntimeError("the caller gives up")
+    assert cursors
+    assert saver.get_tuple(rolled_back) is None
+    assert not Thread.objects.filter(thread_id="rolled-back").exists()
