@@ -30,6 +30,7 @@ from django.db import connections
 from psycopg import sql as pgsql
 
 from .connection import NEVER_BY_COUNT, RETRY_DEADLINE_S, pool_size
+from .sql import numbered
 from .tiers import setting
 
 R = TypeVar("R")
@@ -218,8 +219,11 @@ async def arun(alias: str, fn: Callable[[psycopg.AsyncConnection], Awaitable[R]]
 async def fetch(alias: str, sql: str, params: list[Any], *, prepared: bool, one: bool = False) -> Any:
     """Rows of one statement (the first row with `one`)."""
 
+    query = numbered(sql)
+
     async def go(conn: psycopg.AsyncConnection) -> Any:
-        cur = await conn.execute(sql, params, prepare=prepared, binary=True)
-        return await (cur.fetchone() if one else cur.fetchall())
+        async with psycopg.AsyncRawCursor(conn) as cur:
+            await cur.execute(query, params, prepare=prepared, binary=True)
+            return await (cur.fetchone() if one else cur.fetchall())
 
     return await arun(alias, go)

@@ -177,12 +177,16 @@ NEVER_BY_COUNT = 2**31
 
 @cache
 def _prepared_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
 
-    class PreparedCursor(ServerBindingCursor):
+    from .sql import numbered
+
+    class PreparedCursor(psycopg.RawCursor):
         # Results in binary: a page of blobs arrives as bytes rather than as hex text
         # twice the size (list(limit=10) -14%, get_tuple -10%), as PostgresSaver reads.
         def execute(self, query, params=None, *, prepare=True, binary=True):
+            if params is not None:
+                query = numbered(query)
             return super().execute(query, params, prepare=prepare, binary=binary)
 
     return PreparedCursor

@@ -107,6 +107,47 @@ def test_hot_statements_are_prepared_on_the_server_once(prepared):
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
+async def test_wide_puts_and_writes_are_not_reparsed_on_every_call(monkeypatch):
+    """A put of many channels or a task of many writes passes psycopg's 50-parameter
+    limit for caching a statement's placeholders (a five-channel put took 0.26 ms more
+    to parse than to run); the hot statements arrive with PostgreSQL's own placeholders,
+    so psycopg parses none of them, on the sync or the async path."""
+    from asgiref.sync import sync_to_async
+    from langgraph.checkpoint.base import empty_checkpoint
+    from psycopg import _queries
+
+    parsed = []
+    real = _queries._query2pg_nocache
+    monkeypatch.setattr(_queries, "_query2pg_nocache", lambda *a, **k: parsed.append(a[0][:40]) or real(*a, **k))
+    monkeypatch.setattr(_queries, "_query2pg", lambda *a, **k: parsed.append(a[0][:40]) or real(*a, **k))
+    channels = [f"field_{i}" for i in range(9)]
+    writes = [(ch, {"value": i}) for i, ch in enumerate(channels)]
+
+    async def wide(saver, thread_id, *, is_async):
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        versions = {ch: saver.get_next_version(None, None) for ch in channels}
+        checkpoint = {
+            **empty_checkpoint(),
+            "channel_values": {ch: {"value": i, "items": list(range(i))} for i, ch in enumerate(channels)},
+            "channel_versions": versions,
+        }
+        if is_async:
+            config = await saver.aput(config, checkpoint, {"step": 0}, versions)
+            await saver.aput_writes(config, writes, task_id="wide-task")
+            return await saver.aget_tuple(config)
+        config = await sync_to_async(saver.put)(config, checkpoint, {"step": 0}, versions)
+        await sync_to_async(saver.put_writes)(config, writes, task_id="wide-task")
+        return await sync_to_async(saver.get_tuple)(config)
+
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    for is_async in (False, True):
+        tup = await wide(saver, f"wide-{is_async}", is_async=is_async)
+        assert tup.checkpoint["channel_values"]["field_8"] == {"value": 8, "items": list(range(8))}
+        assert [(w[1], w[2]) for w in tup.pending_writes] == writes
+    assert parsed == []
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_calls_recover_when_every_pooled_connection_was_dropped():
     """A PostgreSQL restart (or a failover) leaves every idle pooled connection dead; the
     saver's next calls discard them and succeed instead of failing one per connection."""
