@@ -397,6 +397,14 @@ class SqliteDialect(Dialect):
     json_pairs = "json_each({col})"
     metadata_merge = f"json_patch({T}.metadata, excluded.metadata)"
 
+    def per_row_join(self, table: str, alias: str, on: str) -> str:
+        # SQLite keeps the tables of a CROSS JOIN in the order written. With a plain
+        # JOIN it put the blob table outside `json_each`: every blob of the thread was
+        # read and matched against the versions, a read growing with the thread (the
+        # statement of a get_tuple took 0.08 ms at 30 steps and 1.10 ms at 300; by
+        # primary key 0.03 and 0.07).
+        return f"CROSS JOIN {table} {alias} ON {on}"
+
     def metadata_filter(self, filter: dict) -> tuple[list[str], list]:
         import json
 
