@@ -228,7 +228,7 @@ def run(
             with conn.wrap_database_errors:
                 if conn.connection is None:
                     return _run_on_idle_sqlite(alias, conn, fn, atomic)
-                if conn.get_autocommit():
+                if conn.get_autocommit() and not conn.connection.in_transaction:  # no BEGIN of someone else's
                     conn.validate_thread_sharing()
                     return _run_on_raw_sqlite(conn, conn.connection, fn, atomic)
         borrow = prepared and not atomic and conn.connection is None and _pooled(conn) and _unobserved(conn)
