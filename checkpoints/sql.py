@@ -149,7 +149,7 @@ def numbered(sql: str) -> bytes:
     """`sql` with PostgreSQL's own placeholders ($1, $2...) for `%s`, for psycopg's raw
     cursors. psycopg parses a statement's `%s` on every execute once it has more than 50
     parameters (0.26 ms for a put of five channels on the 2-CPU bench machine): a put
-    of four channels or more, a task of six writes or more; converted here once per text."""
+    of four channels or more, a task of five writes or more; converted here once per text."""
     count = 0
 
     def sub(m: re.Match) -> str:
