@@ -278,7 +278,9 @@ class DjangoSaver(BaseCheckpointSaver[str]):
         return self._dialect_cache
 
     def _run(self, fn, *, atomic: bool = False, prepared: bool = False):
-        return run(self.using, fn, atomic=atomic, prepared=prepared and self.prepared_statements)
+        # On SQLite `prepared` only marks a hot statement; the setting is PostgreSQL's.
+        prepared = prepared and (self.prepared_statements or self.dialect.vendor == "sqlite")
+        return run(self.using, fn, atomic=atomic, prepared=prepared)
 
     def _check_size(
         self, thread_id: str, checkpoint_id: str, row_size: int, inline: dict[str, tuple[str, bytes]]

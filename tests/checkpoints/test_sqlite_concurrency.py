@@ -219,17 +219,20 @@ def _in_fresh_thread(fn):
         return pool.submit(fn).result(timeout=30)
 
 
-def test_worker_thread_calls_skip_djangos_connection(monkeypatch):
+@pytest.mark.parametrize("prepared_statements", [True, False])
+def test_worker_thread_calls_skip_djangos_connection(monkeypatch, prepared_statements):
     """A thread without a Django connection (LangGraph's workers) runs the hot
     statements on an idle raw connection: no connect(), no Django transaction or cursor
-    (0.18 ms of a 0.73 ms put), and the thread's wrapper stays unconnected."""
+    (0.18 ms of a 0.73 ms put), and the thread's wrapper stays unconnected. The
+    PostgreSQL-only `prepared_statements` switch does not change that."""
     from django.db.backends.sqlite3.base import DatabaseWrapper
 
     connects = []
     real = DatabaseWrapper.connect
     monkeypatch.setattr(DatabaseWrapper, "connect", lambda self: connects.append(self.alias) or real(self))
-    graph = build_graph(DjangoSaver(using="default", hot_tier=None, blob_store=None))
-    config = {"configurable": {"thread_id": "raw-calls"}}
+    saver = DjangoSaver(using="default", hot_tier=None, blob_store=None, prepared_statements=prepared_statements)
+    graph = build_graph(saver)
+    config = {"configurable": {"thread_id": f"raw-calls-{prepared_statements}"}}
 
     def converse():
         for turn in turns(1200):
@@ -240,7 +243,7 @@ def test_worker_thread_calls_skip_djangos_connection(monkeypatch):
     assert_finished(values, 1200)
     assert left is None
     assert connects == []
-    assert Thread.objects.get(thread_id="raw-calls").status == "idle"
+    assert Thread.objects.get(thread_id=f"raw-calls-{prepared_statements}").status == "idle"
 
 
 def test_execute_wrappers_still_see_worker_thread_statements():
