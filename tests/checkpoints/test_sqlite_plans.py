@@ -5,7 +5,6 @@ import pytest
 from django.db import connections
 
 from checkpoints import saver as saver_module
-from checkpoints.connection import _qmark
 from checkpoints.saver import DjangoSaver
 
 from .graphs import chat_graph
@@ -24,7 +23,7 @@ def _plans(monkeypatch, read) -> list[str]:
     with connections["default"].cursor() as cur:
         plans = []
         for sql, params in captured:
-            cur.execute("EXPLAIN QUERY PLAN " + _qmark(sql).replace("%", "%%").replace("?", "%s"), params)
+            cur.execute("EXPLAIN QUERY PLAN " + sql, params)
             plans.append("\n".join(row[-1] for row in cur.fetchall()))
     return plans
 
