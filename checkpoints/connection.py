@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache, lru_cache
+from functools import cache
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connections, transaction
@@ -78,24 +78,35 @@ _idle_sqlite_guard = threading.Lock()
 IDLE_SQLITE_PER_ALIAS = 16
 
 
+def _take_idle_sqlite(alias: str):
+    """One of the process's idle SQLite connections of `alias`, or `None`."""
+    with _idle_sqlite_guard:
+        idle = _idle_sqlite.setdefault(alias, [])
+        return idle.pop() if idle else None
+
+
+def _park_idle_sqlite(alias: str, raw, reusable: bool) -> None:
+    """Give `raw` back to the idle ones (closed when not `reusable` or past the limit)."""
+    reusable = reusable and not raw.in_transaction
+    with _idle_sqlite_guard:
+        idle = _idle_sqlite.setdefault(alias, [])
+        if reusable and len(idle) < IDLE_SQLITE_PER_ALIAS:
+            idle.append(raw)
+            return
+    raw.close()
+
+
 def _run_on_idle_sqlite(alias: str, conn, fn: Callable[..., R], atomic: bool) -> R:
     """Run `fn(cursor)` on one of the process's idle SQLite connections of `alias`
     (opened as Django opens one when there is none), and park the connection again."""
-    with _idle_sqlite_guard:
-        idle = _idle_sqlite.setdefault(alias, [])
-        raw = idle.pop() if idle else None
+    raw = _take_idle_sqlite(alias)
     if raw is None:
         raw = conn.get_new_connection(conn.get_connection_params())
         raw.isolation_level = None  # autocommit, as Django's connect() leaves it
     try:
         return _run_on_raw_sqlite(conn, raw, fn, atomic)
     finally:
-        with _idle_sqlite_guard:
-            if not raw.in_transaction and len(idle) < IDLE_SQLITE_PER_ALIAS:
-                idle.append(raw)
-                raw = None
-        if raw is not None:
-            raw.close()
+        _park_idle_sqlite(alias, raw, reusable=True)
 
 
 def _run_on_raw_sqlite(conn, raw, fn: Callable[..., R], atomic: bool) -> R:
@@ -124,22 +135,17 @@ def _run_on_raw_sqlite(conn, raw, fn: Callable[..., R], atomic: bool) -> R:
 def _qmark_cursor_class():
     from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 
+    from .sql import qmarked
+
     class QmarkCursor(SQLiteCursorWrapper):
         # Django converts each statement's placeholders with a regular expression on
         # every execute; the saver's hot statements are few and long.
         def convert_query(self, query, *, param_names=None):
             if param_names is None:
-                return _qmark(query)
+                return qmarked(query)
             return super().convert_query(query, param_names=param_names)
 
     return QmarkCursor
-
-
-@lru_cache(maxsize=512)
-def _qmark(query: str) -> str:
-    from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
-
-    return FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
 
 
 @contextmanager
@@ -148,9 +154,7 @@ def _borrowed_sqlite(alias: str, conn) -> Iterator[None]:
     connections of `alias` for the call, and take it back afterwards. Django's own
     `connect()` runs (state, `connection_created`), only without opening a file;
     `conn` stays the thread's, with its execute wrappers and query log."""
-    with _idle_sqlite_guard:
-        idle = _idle_sqlite.setdefault(alias, [])
-        raw = idle.pop() if idle else None
+    raw = _take_idle_sqlite(alias)
     if raw is not None:
         conn.get_new_connection = lambda params: raw
     try:
@@ -161,13 +165,8 @@ def _borrowed_sqlite(alias: str, conn) -> Iterator[None]:
         yield
     finally:
         raw, conn.connection = conn.connection, None
-        reusable = raw is not None and not raw.in_transaction and not conn.in_atomic_block
-        with _idle_sqlite_guard:
-            if reusable and len(idle) < IDLE_SQLITE_PER_ALIAS:
-                idle.append(raw)
-                raw = None
         if raw is not None:
-            raw.close()
+            _park_idle_sqlite(alias, raw, reusable=not conn.in_atomic_block)
 
 
 # Django turns psycopg's preparing off (threshold None), which refuses even an explicit

@@ -144,12 +144,8 @@ def placeholders(n: int) -> str:
 _FORMAT_PLACEHOLDER = re.compile(r"%%|%s")
 
 
-@functools.lru_cache(maxsize=1024)
-def numbered(sql: str) -> bytes:
-    """`sql` with PostgreSQL's own placeholders ($1, $2...) for `%s`, for psycopg's raw
-    cursors. psycopg parses a statement's `%s` on every execute once it has more than 50
-    parameters (0.26 ms for a put of five channels on the 2-CPU bench machine): a put
-    of four channels or more, a task of five writes or more; converted here once per text."""
+def _placeholders_as(sql: str, placeholder) -> str:
+    """`sql` with `placeholder(n)` for its n-th `%s` (from 1) and `%` for `%%`."""
     count = 0
 
     def sub(m: re.Match) -> str:
@@ -157,9 +153,25 @@ def numbered(sql: str) -> bytes:
         if m.group() == "%%":
             return "%"
         count += 1
-        return f"${count}"
+        return placeholder(count)
 
-    return _FORMAT_PLACEHOLDER.sub(sub, sql).encode()
+    return _FORMAT_PLACEHOLDER.sub(sub, sql)
+
+
+@functools.lru_cache(maxsize=1024)
+def numbered(sql: str) -> bytes:
+    """`sql` with PostgreSQL's own placeholders ($1, $2...) for `%s`, for psycopg's raw
+    cursors. psycopg parses a statement's `%s` on every execute once it has more than 50
+    parameters (0.26 ms for a put of five channels on the 2-CPU bench machine): a put
+    of four channels or more, a task of five writes or more; converted here once per text."""
+    return _placeholders_as(sql, lambda n: f"${n}").encode()
+
+
+@functools.lru_cache(maxsize=512)
+def qmarked(sql: str) -> str:
+    """`sql` with SQLite's `?` for `%s`, converted once per text (Django converts on
+    every execute, with a regular expression over the whole statement)."""
+    return _placeholders_as(sql, lambda n: "?")
 
 
 class Dialect:

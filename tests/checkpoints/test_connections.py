@@ -14,6 +14,7 @@ from django.db import connections
 from checkpoints.saver import DjangoSaver
 
 from .graphs import chat_graph
+from .threads import in_fresh_thread
 
 pytestmark = pytest.mark.skipif("postgres" not in settings.DATABASES, reason="needs PostgreSQL")
 
@@ -230,26 +231,6 @@ def test_reads_stay_index_lookups_under_the_generic_plan():
                 assert "Seq Scan on lg_checkpoint_blob" not in plan and "Hash" not in plan, plan
 
 
-def _in_fresh_thread(fn):
-    """Run `fn` on a new thread (as LangGraph's workers call the saver), return its result."""
-    out = {}
-
-    def target():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # re-raised on the test's thread
-            out["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_a_thread_without_a_connection_borrows_one_from_the_pool(monkeypatch):
     """LangGraph's worker threads hold no Django connection: their calls run on one
@@ -269,7 +250,7 @@ def test_a_thread_without_a_connection_borrows_one_from_the_pool(monkeypatch):
         tup = saver.get_tuple(config)
         return tup, connections["postgres"].connection
 
-    tup, left = _in_fresh_thread(invoke_and_read)
+    tup, left = in_fresh_thread(invoke_and_read)
     assert [m["content"] for m in tup.checkpoint["channel_values"]["messages"]][0] == "hi"
     assert left is None
     assert connects == []
@@ -291,7 +272,7 @@ def test_statements_still_reach_django_execute_wrappers():
         with connections["postgres"].execute_wrapper(wrapper):
             return saver.get_tuple(config)
 
-    assert _in_fresh_thread(read) is None
+    assert in_fresh_thread(read) is None
     assert seen == ["WITH"]
 
 
@@ -353,13 +334,13 @@ class _Race:
 
     def start_write(self, pool):
         if self.write == "put":
-            return pool.submit(_in_fresh_thread, lambda: self.saver.put(self.head, self.late, {"step": 1}, {}))
+            return pool.submit(in_fresh_thread, lambda: self.saver.put(self.head, self.late, {"step": 1}, {}))
         return pool.submit(
-            _in_fresh_thread, lambda: self.saver.put_writes(self.head, [("c", "late")], task_id="task")
+            in_fresh_thread, lambda: self.saver.put_writes(self.head, [("c", "late")], task_id="task")
         )
 
     def start_delete(self, pool):
-        return pool.submit(_in_fresh_thread, lambda: self.saver.delete_thread(self.thread))
+        return pool.submit(in_fresh_thread, lambda: self.saver.delete_thread(self.thread))
 
     def assert_gone(self) -> None:
         from checkpoints.models import Checkpoint, CheckpointWrite, Thread
@@ -468,7 +449,7 @@ def test_errors_on_the_bare_cursors_are_djangos():
             run("postgres", bad, prepared=True)
         return True
 
-    assert _in_fresh_thread(borrowed)
+    assert in_fresh_thread(borrowed)
     connections["postgres"].ensure_connection()
     with pytest.raises(ProgrammingError):
         run("postgres", bad, prepared=True)

@@ -19,6 +19,8 @@ from checkpoints.models import Thread
 from checkpoints.saver import DjangoSaver
 from timetravel.demo import build_graph, user_message
 
+from .threads import in_fresh_thread
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ASYNC_RUNS = 12
@@ -214,11 +216,6 @@ def test_saver_writes_wake_the_background_wal_checkpoint():
         assert cur.fetchone()[0] == 10000
 
 
-def _in_fresh_thread(fn):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result(timeout=30)
-
-
 @pytest.mark.parametrize("prepared_statements", [True, False])
 def test_worker_thread_calls_skip_djangos_connection(monkeypatch, prepared_statements):
     """A thread without a Django connection (LangGraph's workers) runs the hot
@@ -239,7 +236,7 @@ def test_worker_thread_calls_skip_djangos_connection(monkeypatch, prepared_state
             graph.invoke(turn, config)
         return graph.get_state(config).values, connections["default"].connection
 
-    values, left = _in_fresh_thread(converse)
+    values, left = in_fresh_thread(converse)
     assert_finished(values, 1200)
     assert left is None
     assert connects == []
@@ -260,8 +257,8 @@ def test_execute_wrappers_still_see_worker_thread_statements():
         with connections["default"].execute_wrapper(wrapper):
             return saver.get_tuple({"configurable": {"thread_id": "wrapped"}})
 
-    assert _in_fresh_thread(read) is None
-    assert seen
+    assert in_fresh_thread(read) is None
+    assert seen == ["WITH"]
 
 
 def test_a_failed_write_on_a_raw_connection_leaves_nothing_and_the_connection_usable():
@@ -291,7 +288,7 @@ def test_a_failed_write_on_a_raw_connection_leaves_nothing_and_the_connection_us
         # A literal percent sign survives the placeholder conversion.
         return run("default", lambda cur: (cur.execute("SELECT %s || '%%'", ["100"]), cur.fetchall())[1], prepared=True)
 
-    assert _in_fresh_thread(attempt) == [("100%",)]
+    assert in_fresh_thread(attempt) == [("100%",)]
     assert not Thread.objects.filter(thread_id="half-written").exists()
     assert _idle_sqlite["default"] and not any(raw.in_transaction for raw in _idle_sqlite["default"])
 
