@@ -257,6 +257,35 @@ def test_a_thread_without_a_connection_borrows_one_from_the_pool(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
+def test_calls_one_at_a_time_stay_on_the_backend_used_last():
+    """Once a burst grew the pool, worker threads calling one at a time keep to the
+    connection given back last: psycopg_pool hands out the longest idle one, which sent
+    each call to a backend gone cold since its last turn (a step 1.6 ms against 1.2)."""
+    conn = connections["postgres"]
+    conn.close()  # the test's own connection goes back to the pool too
+    pool = conn.pool
+    pool.open()
+    size = settings.DATABASES["postgres"]["OPTIONS"]["pool"]["max_size"]
+    taken = [pool.getconn() for _ in range(size)]  # every connection the pool may hold
+    marker = "SELECT 'idle'"
+    pids = []
+    for raw in taken:
+        raw.autocommit = True
+        raw.execute(marker)
+        pids.append(raw.info.backend_pid)
+    for raw in taken:
+        pool.putconn(raw)
+    saver = DjangoSaver(using="postgres", hot_tier=None, blob_store=None)
+    for i in range(size):
+        config = {"configurable": {"thread_id": f"lifo-{i}"}}
+        assert in_fresh_thread(lambda config=config: saver.get_tuple(config)) is None
+    with conn.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s) AND query <> %s", [pids, marker])
+        ran = cur.fetchall()
+    assert len(ran) == 1, f"{size} calls one after another ran on {len(ran)} backends"
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_statements_still_reach_django_execute_wrappers():
     """An execute wrapper (an APM agent, a test's query blocker) sees the saver's
     statements: with one installed, calls keep to the thread's Django connection."""
