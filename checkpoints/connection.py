@@ -67,6 +67,8 @@ def use_connection(alias: str) -> Iterator:
         with _borrowed_sqlite(alias, conn):
             yield conn
         return
+    if took and _pooled(conn):
+        _most_recent_first(conn.pool)  # Django's connect() takes one from it next
     try:
         yield conn
     finally:
