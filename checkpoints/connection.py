@@ -291,9 +291,11 @@ class _MostRecentFirst(collections.deque):
 
 
 def _most_recent_first(pool) -> None:
-    if type(pool._pool) is not _MostRecentFirst:
+    # psycopg_pool's private deque (psycopg-pool 3.3): a release that keeps its idle
+    # connections some other way is left alone, and the pool test fails.
+    if type(getattr(pool, "_pool", None)) is collections.deque:
         with pool._lock:
-            if type(pool._pool) is not _MostRecentFirst:
+            if type(pool._pool) is collections.deque:
                 pool._pool = _MostRecentFirst(pool._pool)
 
 

@@ -295,6 +295,20 @@ def test_calls_one_at_a_time_stay_on_the_backend_used_last(path):
     assert len(ran) == 1, f"{size} calls one after another ran on {len(ran)} backends"
 
 
+def test_a_pool_keeping_idle_connections_otherwise_is_left_alone():
+    """The most-recent-first order rides on psycopg_pool's private deque; a release
+    without it keeps its own order rather than failing every call."""
+    from checkpoints.connection import _most_recent_first
+
+    class OtherPool:
+        _pool = ["idle"]
+        _lock = None
+
+    pool = OtherPool()
+    _most_recent_first(pool)
+    assert pool._pool == ["idle"]
+
+
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_statements_still_reach_django_execute_wrappers():
     """An execute wrapper (an APM agent, a test's query blocker) sees the saver's
