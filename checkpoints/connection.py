@@ -124,7 +124,8 @@ def _turn() -> threading.Semaphore:
     # A semaphore, not a lock: with 4 and 16 threads a `threading.Lock` or `RLock` as
     # the turn gained nothing (1,579 and 1,369 steps/s), a semaphore 1,999-2,044 and
     # 1,823-1,937. (Its waiters each sleep on a lock of their own and are woken one by
-    # one; why that matters this much here was not pinned down.)
+    # one; why that matters this much here was not pinned down.) Not reentrant: the
+    # four hot calls that take it run statements on their cursor and nothing else.
     return threading.Semaphore(1)
 
 
