@@ -198,7 +198,7 @@ def test_worker_threads_borrow_connections_instead_of_opening_their_own(monkeypa
 
 def test_worker_threads_take_turns_on_one_connection(monkeypatch):
     """Threads calling at once share one connection, as `SqliteSaver` does: with one
-    each, 4 and 16 writer threads made 0.78-1.0x its steps per second, taking turns
+    each, 4 and 16 writer threads made 0.86-1.0x its steps per second, taking turns
     1.25-1.46x."""
     from django.db.backends.sqlite3.base import DatabaseWrapper
 
