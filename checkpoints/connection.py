@@ -77,9 +77,12 @@ def use_connection(alias: str) -> Iterator:
 
 
 _idle_sqlite: dict[str, list] = {}
-TURN_WAIT_S = 0.5
 _idle_sqlite_guard = threading.Lock()
 IDLE_SQLITE_PER_ALIAS = 16
+# How long a worker thread waits for its SQLite turn (`_run_on_idle_sqlite`) before it
+# goes ahead on a connection of its own. At 50 ms, 8 threads calling at once escaped it
+# in 2 runs of 21; at 0.5 s in none of 25.
+TURN_WAIT_S = 0.5
 
 
 def _take_idle_sqlite(alias: str):
@@ -105,8 +108,8 @@ def _run_on_idle_sqlite(alias: str, conn, fn: Callable[..., R], atomic: bool) ->
     (opened as Django opens one when there is none), and park the connection again.
 
     Threads take turns, so they share one connection, as `SqliteSaver` shares its own.
-    With a connection each, 4 and 16 writer threads made 1,309-1,534 and 1,168-1,348
-    steps/s against `SqliteSaver`'s 1,506-1,598 and 1,339-1,500; taking turns, they
+    With a connection each, 4 and 16 writer threads made 1,441-1,534 and 1,168-1,348
+    steps/s against `SqliteSaver`'s 1,510-1,598 and 1,358-1,500; taking turns, they
     make 1,909-2,119 and 1,823-2,054. Readers alone taking turns gained nothing. A turn
     lasts well under a millisecond, unless its holder is waiting for another process's
     write (up to the busy timeout, 30 s): a thread that waited `TURN_WAIT_S` goes ahead
@@ -300,7 +303,7 @@ class _MostRecentFirst(collections.deque):
     round all 16 backends, each gone cold since its last turn: a step (put_writes, put,
     get_tuple) on a worker thread took 1.58-1.65 ms against 1.15-1.28 on a thread
     holding one connection. Taking the most recent keeps a quiet process on one warm
-    backend (1.01-1.22 ms), and a busy one still uses them all. The pool's shrink also
+    backend (1.01-1.33 ms), and a busy one still uses them all. The pool's shrink also
     takes `popleft`, so it now closes the most recent idle connection rather than the
     oldest: one connection fewer either way.
     """
